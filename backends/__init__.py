@@ -1,0 +1,1 @@
+"""Backends: one module per tool (search index, in-process llama.cpp, litellm), behind ``Backend``."""

@@ -1,0 +1,71 @@
+"""A real, deterministic Backend for tests and benchmarks: it echoes the last user message.
+
+Shipped in the package (like httpx's MockTransport) so tests and the gateway benchmark can exercise
+the whole pipeline without a model. ``insufficient_when`` makes it judge some answers insufficient,
+to exercise escalation; ``delay`` simulates backend latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from backends.base import Backend, Completion, CompletionRequest, StreamEvent, TextDelta, Tier
+
+
+class EchoBackend(Backend):
+    """Answers ``"<prefix><last user text>"``; judged insufficient when the text contains a marker."""
+
+    def __init__(
+        self,
+        *,
+        tier: Tier,
+        name: str = "echo",
+        prefix: str = "",
+        insufficient_when: str | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        super().__init__(tier=tier, name=name)
+        self.prefix = prefix
+        self.insufficient_when = insufficient_when
+        self.delay = delay
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        """Echo the last user message, counting whitespace-separated words as tokens."""
+        started = time.process_time()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        question = request.last_user_text()
+        text = f"{self.prefix}{question}"
+        insufficient = bool(self.insufficient_when and self.insufficient_when in question)
+        prompt_words = sum(len(m.content.split()) for m in request.messages)
+        return Completion(
+            text=text,
+            model=self.name,
+            prompt_tokens=prompt_words,
+            completion_tokens=len(text.split()),
+            sufficient=not insufficient,
+            confidence=0.0 if insufficient else 1.0,
+            reason="marker present" if insufficient else None,
+            cpu_seconds=time.process_time() - started,
+        )
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+        """Stream the echo word by word."""
+        completion = await self.complete(request)
+        words = completion.text.split(" ")
+        for index, word in enumerate(words):
+            yield TextDelta(word if index == 0 else " " + word)
+        yield completion
+
+
+def build(config: Any, *, tier: Tier, data_dir: Path) -> EchoBackend:
+    """Registry factory: options ``prefix``, ``insufficient_when``, ``delay``."""
+    options = dict(getattr(config, "options", {}) or {})
+    unknown = set(options) - {"prefix", "insufficient_when", "delay", "name"}
+    if unknown:
+        raise ValueError(f"echo backend: unknown options {sorted(unknown)}; valid: delay, insufficient_when, name, prefix")
+    return EchoBackend(tier=tier, **options)
