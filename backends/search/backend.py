@@ -1,0 +1,144 @@
+"""The search tier's backend: answers from the local tantivy index and judges its own answer.
+
+No model runs here, so ``prompt_tokens`` and ``completion_tokens`` are always 0; the energy of a
+search is accounted from the measured CPU time of the work (``cpu_seconds``). A missing or unusable
+index does not stop the service: ``health()`` reports it and ``complete()`` raises
+``TierUnavailableError`` until an index appears (the next request tries again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from backends.base import Backend, Completion, CompletionRequest, Health, StreamEvent, TextDelta, Tier
+from backends.search.compose import compose, render
+from backends.search.gate import DEFAULT_MIN_CONFIDENCE, confidence, explain
+from backends.search.index import SearchIndex, index_exists
+from backends.search.text import make_analyzer
+from router.errors import InvalidRequestError, TierUnavailableError
+
+logger = logging.getLogger(__name__)
+
+MODEL_NAME = "tantivy"
+
+
+class SearchOptions(BaseModel):
+    """Options of the ``tantivy`` backend (``search.options`` in the config)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index_dir: Path | None = Field(default=None, description="index directory; default <data_dir>/index")
+    top_k: int = Field(default=5, ge=1, le=50, description="passages retrieved and handed on as context")
+    min_confidence: float = Field(
+        default=DEFAULT_MIN_CONFIDENCE, ge=0.0, le=1.0,
+        description="gate threshold used when the request carries none (the admin threshold wins)",
+    )
+
+
+class TantivyBackend(Backend):
+    """Answers the last user message from the index with cited sources and a confidence score."""
+
+    def __init__(self, *, tier: Tier, index_dir: Path, options: SearchOptions | None = None) -> None:
+        super().__init__(tier=tier, name=MODEL_NAME)
+        self.options = options or SearchOptions()
+        self.index_dir = Path(index_dir)
+        self._index = SearchIndex(self.index_dir)
+        self._analyzer_local = threading.local()
+        self._error: str | None = None
+        try:
+            self._index.open()
+        except (FileNotFoundError, ValueError, OSError) as exc:
+            self._error = self._describe(exc)
+            logger.warning("search index not available: %s", self._error)
+
+    def _describe(self, exc: Exception) -> str:
+        if isinstance(exc, FileNotFoundError) or not index_exists(self.index_dir):
+            return f"no search index in {self.index_dir}; build one with `frugal index add PATH...`"
+        return f"search index in {self.index_dir} cannot be opened: {exc}"
+
+    def _analyzer(self) -> Any:
+        analyzer = getattr(self._analyzer_local, "analyzer", None)
+        if analyzer is None:
+            analyzer = self._analyzer_local.analyzer = make_analyzer()
+        return analyzer
+
+    def _searcher(self) -> tuple[Any, Any]:
+        try:
+            pair = self._index.searcher()
+        except (FileNotFoundError, ValueError, OSError) as exc:
+            self._error = self._describe(exc)
+            raise TierUnavailableError(f"search tier unavailable: {self._error}") from exc
+        self._error = None
+        return pair
+
+    def answer(self, request: CompletionRequest) -> Completion:
+        """Answer synchronously (the work ``complete`` runs in a worker thread)."""
+        started = time.thread_time()
+        question = request.last_user_text()
+        if not question.strip():
+            raise InvalidRequestError("the search tier needs a user message with text", param="messages")
+        index, searcher = self._searcher()
+        answer = compose(self._analyzer(), index, searcher, question, top_k=self.options.top_k)
+        score = confidence(answer)
+        threshold = self.options.min_confidence if request.min_confidence is None else request.min_confidence
+        sufficient = answer.found and score >= threshold
+        return Completion(
+            text=render(answer),
+            model=MODEL_NAME,
+            prompt_tokens=0,
+            completion_tokens=0,
+            sufficient=sufficient,
+            confidence=round(score, 4),
+            reason=None if sufficient else explain(answer, score, threshold),
+            cpu_seconds=time.thread_time() - started,
+            sources=list(answer.sources),
+            passages=answer.passages(),
+        )
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        """Answer from the index in a worker thread; tokens are 0 because no model runs."""
+        return await asyncio.to_thread(self.answer, request)
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+        """Stream the answer line by line (sentences, then sources), then the final Completion."""
+        completion = await self.complete(request)
+        lines = completion.text.split("\n")
+        for number, line in enumerate(lines):
+            yield TextDelta(line if number == 0 else "\n" + line)
+        yield completion
+
+    async def health(self) -> Health:
+        """Ready when the index opens and holds passages; otherwise the reason."""
+        try:
+            _, searcher = await asyncio.to_thread(self._searcher)
+        except TierUnavailableError:
+            return Health(ready=False, detail=self._error or "search index unavailable")
+        passages = int(searcher.num_docs)
+        if passages == 0:
+            return Health(ready=False, detail=f"search index in {self.index_dir} is empty")
+        return Health(ready=True, detail=f"{passages} passages in {self.index_dir}")
+
+    async def aclose(self) -> None:
+        """Drop the index handle."""
+        self._index.close()
+
+
+def build(config: Any, *, tier: Tier, data_dir: Path) -> TantivyBackend:
+    """Registry factory: validate ``config.options`` and open (or wait for) the index."""
+    raw = dict(getattr(config, "options", {}) or {})
+    try:
+        options = SearchOptions.model_validate(raw)
+    except ValidationError as exc:
+        valid = ", ".join(sorted(SearchOptions.model_fields))
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"search backend options invalid ({problems}); valid options: {valid}") from exc
+    index_dir = options.index_dir or Path(data_dir) / "index"
+    return TantivyBackend(tier=tier, index_dir=index_dir, options=options)

@@ -1,0 +1,68 @@
+"""Turning a natural-language question into an index query that no input can break.
+
+User text never reaches tantivy's query parser. It is run through the same analyzer as the index
+(tokenize, lowercase, stem), stop words are dropped, and each remaining term becomes a plain term
+query. Quotes, colons, brackets, ``AND``/``OR``/``NOT``, ``field:value``, unicode and kilobytes of
+junk are therefore all just text: the worst they can do is match nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from backends.search.text import STOPWORDS
+
+MAX_QUERY_CHARS = 4_000
+MAX_QUERY_TERMS = 32
+TITLE_BOOST = 1.5
+
+
+@dataclass(frozen=True)
+class QueryTerms:
+    """The question's distinct index terms with their inverse document frequencies."""
+
+    terms: tuple[str, ...]
+    idf: dict[str, float]
+
+    @property
+    def total_weight(self) -> float:
+        """The sum of the terms' weights (the denominator of coverage)."""
+        return sum(self.idf.values())
+
+
+def question_terms(analyzer: Any, text: str, *, max_terms: int = MAX_QUERY_TERMS) -> list[str]:
+    """The distinct non-stop-word index terms of ``text``, in order, at most ``max_terms``."""
+    seen: dict[str, None] = {}
+    for token in analyzer.analyze(text[:MAX_QUERY_CHARS]):
+        if token in STOPWORDS or token in seen:
+            continue
+        seen[token] = None
+        if len(seen) >= max_terms:
+            break
+    return list(seen)
+
+
+def weigh_terms(searcher: Any, terms: list[str]) -> QueryTerms:
+    """Attach BM25-style IDF weights to the terms (terms absent from the index weigh the most)."""
+    total = max(int(searcher.num_docs), 1)
+    idf: dict[str, float] = {}
+    for term in terms:
+        df = int(searcher.doc_freq("text", term)) + int(searcher.doc_freq("title", term))
+        df = min(df, total)
+        idf[term] = math.log(1.0 + (total - df + 0.5) / (df + 0.5))
+    return QueryTerms(tuple(terms), idf)
+
+
+def build_query(index: Any, terms: QueryTerms) -> Any:
+    """A disjunction of term queries over text and (boosted) title; never parsed from user text."""
+    import tantivy
+
+    schema = index.schema
+    clauses = []
+    for term in terms.terms:
+        clauses.append((tantivy.Occur.Should, tantivy.Query.term_query(schema, "text", term)))
+        title = tantivy.Query.term_query(schema, "title", term)
+        clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(title, TITLE_BOOST)))
+    return tantivy.Query.boolean_query(clauses)

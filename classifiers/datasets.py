@@ -1,0 +1,223 @@
+"""Labelled requests for training and evaluation: our seed set plus public sets, mapped to tiers.
+
+The public sets carry no tier labels; each loader below documents its mapping (docs/CLASSIFIER.md
+gives the reasons). Every public source is capped (``cap`` rows, sampled with the training seed)
+so no single set dominates, and the seed set is read with its reviewed overrides applied.
+Rows are dicts: ``text``, ``tier``, ``source``, optional ``kind``/``lang``, and optional
+``messages`` (a conversation; the classifier then sees its ``conversation_view``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import random
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from backends.base import TIERS
+from router.errors import UnprocessableError
+
+log = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+DEFAULT_CAP = 300
+OVERRIDES_FILE = "overrides.jsonl"
+
+
+def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield number, json.loads(line)
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        raise UnprocessableError(
+            f"data file not found: {path} (point --shared-data at the folder holding the public sets)"
+        )
+    return path
+
+
+def load_seed(seed_dir: Path) -> tuple[list[Row], dict[str, int]]:
+    """Our hand-written seed rows (``seed_*.jsonl``) with ``overrides.jsonl`` applied."""
+    if not seed_dir.is_dir():
+        raise UnprocessableError(f"seed folder not found: {seed_dir}")
+    overrides: dict[str, dict[str, Any]] = {}
+    if (seed_dir / OVERRIDES_FILE).exists():
+        for _, item in _jsonl(seed_dir / OVERRIDES_FILE):
+            overrides[item["text"].strip()] = item
+    rows: list[Row] = []
+    stats = {"read": 0, "invalid": 0, "dropped": 0, "relabelled": 0, "duplicates": 0}
+    seen: set[str] = set()
+    for path in sorted(seed_dir.glob("seed_*.jsonl")):
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                stats["read"] += 1
+                try:
+                    item = json.loads(line)
+                    text, tier = str(item["text"]).strip(), item["tier"]
+                except (ValueError, KeyError, TypeError):
+                    stats["invalid"] += 1
+                    log.warning("skipping malformed seed line %s:%d", path.name, number)
+                    continue
+                override = overrides.get(text)
+                if override is not None and override.get("drop"):
+                    stats["dropped"] += 1
+                    continue
+                if override is not None and override.get("tier"):
+                    tier, stats["relabelled"] = override["tier"], stats["relabelled"] + 1
+                if tier not in TIERS or not text:
+                    stats["invalid"] += 1
+                    log.warning("skipping seed line %s:%d with tier %r", path.name, number, tier)
+                    continue
+                if text in seen:
+                    stats["duplicates"] += 1
+                    continue
+                seen.add(text)
+                rows.append({"text": text, "tier": tier, "source": "seed", "kind": item.get("kind"),
+                             "lang": item.get("lang", "en")})
+    return rows, stats
+
+
+def _squad(folder: Path) -> Iterator[Row]:
+    """SQuAD v1.1 dev questions → search (a reference passage states each answer)."""
+    for _, item in _jsonl(_need(folder / "squad_v1.1_dev" / "questions.jsonl")):
+        yield {"text": item["question"].strip(), "tier": "search"}
+
+
+def _nq(folder: Path) -> Iterator[Row]:
+    """Natural Questions open → search (short factual questions as people type them)."""
+    for _, item in _jsonl(_need(folder / "nq_open" / "NQ-open.dev.jsonl")):
+        yield {"text": item["question"].strip(), "tier": "search"}
+
+
+def _gsm8k(folder: Path) -> Iterator[Row]:
+    """GSM8K word problems → large (several arithmetic reasoning steps)."""
+    for _, item in _jsonl(_need(folder / "gsm8k" / "train.jsonl")):
+        yield {"text": item["question"].strip(), "tier": "large"}
+
+
+def _humaneval(folder: Path) -> Iterator[Row]:
+    """HumanEval function prompts → large (code writing)."""
+    for _, item in _jsonl(_need(folder / "humaneval" / "HumanEval.jsonl.gz")):
+        yield {"text": item["prompt"].strip(), "tier": "large"}
+
+
+def _mt_bench(folder: Path) -> Iterator[Row]:
+    """MT-Bench → large for every category; the second turn also as a follow-up conversation.
+
+    Even its writing, roleplay and extraction questions carry several constraints at once, which
+    DESIGN puts on the large tier ("long constrained writing", "anything ambiguous enough...").
+    """
+    for _, item in _jsonl(_need(folder / "mt_bench" / "question.jsonl")):
+        first, second = item["turns"][0], item["turns"][1]
+        kind = item["category"]
+        yield {"text": first, "tier": "large", "kind": kind}
+        yield {"text": second, "tier": "large", "kind": f"{kind}_turn2", "messages": [
+            {"role": "user", "content": first}, {"role": "assistant", "content": "(answer)"},
+            {"role": "user", "content": second}]}
+
+
+_LARGE_INSTRUCTION = re.compile(
+    r"\b(code|program|function|algorithm|sql|regex|regular expression|python|java|javascript|c\+\+|"
+    r"latex|equation|solve|proof|prove|calculate|puzzle|sudoku|itinerary|plan|schedule|guide|"
+    r"step[- ]by[- ]step|essay|explain|analy[sz]e|compare|design|strategy|story|poem|song|notation)\b",
+    re.IGNORECASE,
+)
+_LARGE_APPS = {"Leetcode", "GeeksforGeeks", "Wolfram alpha", "(Wolfram alpha)?", "w3schools", "Sudoku"}
+
+
+def _self_instruct(folder: Path) -> Iterator[Row]:
+    """Self-Instruct user-oriented → small, unless code, maths, planning or long writing → large."""
+    path = _need(folder / "self_instruct_user_oriented" / "user_oriented_instructions.jsonl")
+    for _, item in _jsonl(path):
+        instruction = item["instruction"].strip()
+        supplied = (item.get("instances") or [{}])[0].get("input", "").strip()
+        text = f"{instruction}\n\n{supplied}" if supplied else instruction
+        large = item.get("motivation_app") in _LARGE_APPS or _LARGE_INSTRUCTION.search(instruction)
+        yield {"text": text, "tier": "large" if large else "small", "kind": item.get("motivation_app")}
+
+
+_FACT_START = re.compile(
+    r"^(who|when|where|which|what (?:is|was|are|were) the (?:name|capital|population|date|year|height|"
+    r"length|largest|smallest|tallest|first|last)|what year|how (?:many|much|old|tall|long|far|big))\b",
+    re.IGNORECASE,
+)
+_NOT_FACT = re.compile(
+    r"\b(you|your|i|my|we|our|should|best|better|difference|compare|why|opinion|think|recommend|"
+    r"ideas?|list|explain|describe|following|these|below|above|passage|text|paragraph)\b",
+    re.IGNORECASE,
+)
+_CLASSIFY = re.compile(r"^(classify|categori[sz]e|identify which|tell me (?:whether|which|if) (?:each|these))\b",
+                       re.IGNORECASE)
+
+
+def _dolly(folder: Path) -> Iterator[Row]:
+    """Dolly (no categories) → only two narrow, checkable subsets; the rest is left out.
+
+    search: a short wh-question about a fact (who/when/where/which/how many…, at most 20 words, no
+    opinion, comparison, list or reference to a given text) whose human answer is at most 40 words.
+    small: "Classify / categorise / identify which …" over items listed in the request itself.
+    """
+    path = _need(folder / "dolly_partial_no_category" / "dolly_first6400_instruction_response.jsonl")
+    for _, item in _jsonl(path):
+        instruction = item["instruction"].strip()
+        words = instruction.split()
+        if _CLASSIFY.match(instruction):
+            yield {"text": instruction, "tier": "small", "kind": "classify"}
+        elif (_FACT_START.match(instruction) and len(words) <= 20 and "\n" not in instruction
+              and not _NOT_FACT.search(instruction) and len(item.get("response", "").split()) <= 40):
+            yield {"text": instruction, "tier": "search", "kind": "fact"}
+
+
+#: Public sources by name: a loader documenting its tier mapping.
+PUBLIC_SOURCES: dict[str, Callable[[Path], Iterator[Row]]] = {
+    "squad": _squad,
+    "nq_open": _nq,
+    "gsm8k": _gsm8k,
+    "humaneval": _humaneval,
+    "mt_bench": _mt_bench,
+    "self_instruct": _self_instruct,
+    "dolly": _dolly,
+}
+
+
+def load_public(
+    shared_data_dir: Path, *, seed: int = 0, cap: int = DEFAULT_CAP, sources: list[str] | None = None
+) -> list[Row]:
+    """Rows of the public sets, at most ``cap`` per source and tier, sampled reproducibly."""
+    if not shared_data_dir.is_dir():
+        raise UnprocessableError(f"shared data folder not found: {shared_data_dir}")
+    names = sources if sources is not None else list(PUBLIC_SOURCES)
+    unknown = sorted(set(names) - set(PUBLIC_SOURCES))
+    if unknown:
+        raise UnprocessableError(f"unknown public sources {unknown}; valid: {sorted(PUBLIC_SOURCES)}")
+    rows: list[Row] = []
+    for name in names:
+        rng = random.Random(f"{seed}:{name}")
+        by_tier: dict[str, list[Row]] = {}
+        seen: set[str] = set()
+        for row in PUBLIC_SOURCES[name](shared_data_dir):
+            if row["text"] and row["text"] not in seen:
+                seen.add(row["text"])
+                by_tier.setdefault(row["tier"], []).append({**row, "source": name})
+        for tier_rows in by_tier.values():
+            rows.extend(rng.sample(tier_rows, cap) if len(tier_rows) > cap else tier_rows)
+    return rows
+
+
+def summarise(rows: list[Row]) -> dict[str, dict[str, int]]:
+    """Counts of rows per source and tier (for the manifest's data summary)."""
+    summary: dict[str, dict[str, int]] = {}
+    for row in rows:
+        per_source = summary.setdefault(row.get("source", "?"), {})
+        per_source[row["tier"]] = per_source.get(row["tier"], 0) + 1
+    return summary

@@ -1,0 +1,1 @@
+"""The HTTP surface: OpenAI-compatible routes, health, metrics, and the error mapping."""

@@ -1,0 +1,179 @@
+"""OpenAI-compatible routes: chat completions (plain and SSE), models, health and metrics."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import ValidationError
+
+from backends.base import CompletionRequest, TextDelta
+from router.api.errors import validation_error
+from router.api.schemas import ChatCompletionRequest, chunk_body, completion_body
+from router.dispatcher import RoutedRequest, StreamStarted
+from router.errors import FrugalError, InvalidRequestError, PayloadTooLargeError
+from router.models import model_names, resolve_model
+from router.outcome import Outcome
+
+router = APIRouter()
+
+_CHAT_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": ChatCompletionRequest.model_json_schema(
+            ref_template="#/components/schemas/{model}")}},
+    }
+}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read the request body, refusing more than ``limit`` bytes with a 413."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"request body of {declared} bytes exceeds the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_chat_request(body: bytes, services: Any) -> ChatCompletionRequest:
+    """Parse and check a chat request: 400 for malformed or unsupported input, 422 for wrong shapes."""
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidRequestError(f"the request body is not valid JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise InvalidRequestError("the request body must be a JSON object")
+    try:
+        chat = ChatCompletionRequest.model_validate(payload)
+    except ValidationError as exc:
+        raise validation_error(exc) from exc
+    limits = services.settings.limits
+    if chat.n is not None and chat.n > 1:
+        raise InvalidRequestError("n > 1 is not supported: Frugal returns one choice per request", param="n")
+    if not chat.messages:
+        raise InvalidRequestError("messages must contain at least one message", param="messages")
+    if len(chat.messages) > limits.max_messages:
+        raise InvalidRequestError(f"too many messages ({len(chat.messages)} > {limits.max_messages})",
+                                  param="messages")
+    wanted = chat.wanted_tokens()
+    if wanted is not None and wanted > limits.max_tokens_cap:
+        raise InvalidRequestError(f"max_tokens {wanted} exceeds the limit of {limits.max_tokens_cap}",
+                                  param="max_tokens")
+    return chat
+
+
+def routed_request(chat: ChatCompletionRequest, services: Any, client_key_id: str | None) -> RoutedRequest:
+    """Resolve the model and flatten the conversation into a pipeline request."""
+    canonical, forced = resolve_model(chat.model, services.settings.aliases)
+    messages = chat.flat_messages()
+    limit = services.settings.limits.max_message_chars
+    for index, message in enumerate(messages):
+        if len(message.content) > limit:
+            raise InvalidRequestError(f"messages[{index}] has {len(message.content)} characters; the limit is {limit}",
+                                      param=f"messages.{index}.content")
+    if not any(m.role == "user" and m.content.strip() for m in messages):
+        raise InvalidRequestError("the conversation needs at least one non-empty user message", param="messages")
+    request = CompletionRequest(
+        messages=messages, max_tokens=chat.wanted_tokens(), temperature=chat.temperature, top_p=chat.top_p,
+        stop=chat.stop_list(), seed=chat.seed, user=chat.user,
+    )
+    request_id = f"chatcmpl-{uuid.uuid4().hex}"
+    request.request_id = request_id
+    return RoutedRequest(request_id=request_id, requested_model=chat.model, forced_tier=forced,
+                         completion_request=request, client_key_id=client_key_id)
+
+
+@router.post("/v1/chat/completions", openapi_extra=_CHAT_SCHEMA, response_model=None)
+async def chat_completions(request: Request) -> Response:
+    """Answer a chat completion with the cheapest sufficient tier."""
+    services = request.app.state.services
+    client_key_id = services.keys.client(request)
+    body = await read_body(request, services.settings.limits.max_body_bytes)
+    chat = parse_chat_request(body, services)
+    routed = routed_request(chat, services, client_key_id)
+    if chat.stream:
+        include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
+        return await _stream_response(services, routed, chat.model, include_usage)
+    outcome = await services.dispatcher.answer(routed)
+    body_json = completion_body(
+        request_id=outcome.request_id, created=outcome.created, model=chat.model, text=outcome.completion.text,
+        finish_reason=outcome.completion.finish_reason, usage=outcome.usage(), frugal=outcome.frugal_object(),
+    )
+    return JSONResponse(body_json, headers=outcome.headers())
+
+
+async def _stream_response(services: Any, routed: RoutedRequest, model: str, include_usage: bool) -> Response:
+    events = services.dispatcher.events(routed, live=True)
+    first = await anext(events)  # errors before any text are plain HTTP errors
+    if not isinstance(first, StreamStarted):  # pragma: no cover - the dispatcher always starts with it
+        raise FrugalError("stream did not start")
+    return StreamingResponse(
+        _sse(events, routed.request_id, model, include_usage), media_type="text/event-stream",
+        headers={**first.headers, "cache-control": "no-cache"},
+    )
+
+
+def _sse_line(payload: dict[str, Any] | str) -> bytes:
+    data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+    return f"data: {data}\n\n".encode()
+
+
+async def _sse(events: AsyncIterator[Any], request_id: str, model: str, include_usage: bool) -> AsyncIterator[bytes]:
+    import time
+
+    created = int(time.time())
+    yield _sse_line(chunk_body(request_id=request_id, created=created, model=model,
+                               delta={"role": "assistant", "content": ""}, finish_reason=None))
+    try:
+        async for event in events:
+            if isinstance(event, TextDelta):
+                yield _sse_line(chunk_body(request_id=request_id, created=created, model=model,
+                                           delta={"content": event.text}, finish_reason=None))
+            elif isinstance(event, Outcome):
+                frugal = event.frugal_object()
+                yield _sse_line(chunk_body(
+                    request_id=request_id, created=created, model=model, delta={},
+                    finish_reason=event.completion.finish_reason, frugal=None if include_usage else frugal))
+                if include_usage:
+                    yield _sse_line(chunk_body(request_id=request_id, created=created, model=model, delta={},
+                                               finish_reason=None, usage=event.usage(), frugal=frugal,
+                                               empty_choices=True))
+    except FrugalError as exc:
+        yield _sse_line(exc.to_openai())
+    yield _sse_line("[DONE]")
+
+
+@router.get("/v1/models")
+async def list_models(request: Request) -> dict[str, Any]:
+    """The model names this router accepts, in OpenAI's list format."""
+    services = request.app.state.services
+    services.keys.client(request)
+    return {
+        "object": "list",
+        "data": [{"id": name, "object": "model", "created": 0, "owned_by": "frugal"}
+                 for name in model_names(services.settings.aliases)],
+    }
+
+
+@router.get("/healthz")
+async def healthz(request: Request) -> JSONResponse:
+    """Which tiers can answer now; 503 when none can."""
+    services = request.app.state.services
+    report = await services.health()
+    return JSONResponse(report, status_code=200 if report["status"] != "down" else 503)
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics."""
+    body, content_type = request.app.state.services.metrics.render()
+    return Response(body, media_type=content_type)

@@ -1,0 +1,45 @@
+"""The application factory: ``create_app(settings)`` builds everything in its lifespan, nothing at import."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from router import __version__
+from router.api.errors import install_error_handlers
+from router.api.routes import router as api_router
+from router.services import Services, build_services
+from router.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
+    """Create the Frugal ASGI app; ``services`` may be given pre-built (tests, benchmarks)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        built = services or await asyncio.to_thread(build_services, settings)
+        app.state.services = built
+        for tier, backend in built.backends.items():
+            state = await backend.health()
+            log.info("%s tier: %s (%s)", tier, "ready" if state.ready else "not ready", state.detail or backend.name)
+        try:
+            yield
+        finally:
+            if services is None:
+                await built.aclose()
+
+    app = FastAPI(
+        title="Frugal",
+        version=__version__,
+        summary="OpenAI-compatible router that answers with the cheapest sufficient tier and reports its energy.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(api_router)
+    return app

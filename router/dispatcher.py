@@ -1,0 +1,374 @@
+"""The request pipeline: classify → decide → answer → escalate → estimate → record.
+
+One ``Dispatcher`` composes the classifier, the policy, the tier backends, the energy estimator, the
+ledger and the metrics. It yields events so that streaming and non-streaming requests share one code
+path: a tier that may still escalate answers in full first (its gate needs the whole answer); the
+last tier a request can reach streams live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from backends.base import TIERS, Backend, Completion, CompletionRequest, Message, TextDelta, Tier
+from router.energy.estimate import Estimate
+from router.errors import BackendTimeoutError, FrugalError, TierUnavailableError
+from router.ledger.row import LedgerRow
+from router.outcome import Attempt, Outcome, frugal_headers
+from router.thresholds import ThresholdStore
+
+log = logging.getLogger(__name__)
+
+NEXT_TIER: dict[Tier, Tier | None] = {"search": "small", "small": "large", "large": None}
+LARGE_UNAVAILABLE_HELP = (
+    "the large tier is not available; configure it with FRUGAL_LARGE__MODEL (a litellm model string such as "
+    "openai/gpt-4o-mini) and, for a self-hosted server, FRUGAL_LARGE__API_BASE, or set on_large_unavailable: degrade"
+)
+
+
+class Classifier(Protocol):
+    """What the dispatcher needs from the tier classifier."""
+
+    def predict(self, messages: list[Message]) -> Any: ...
+
+
+class PolicyFactory(Protocol):
+    """Builds a policy from the current thresholds."""
+
+    def __call__(self, thresholds: Mapping[str, float]) -> Any: ...
+
+
+@dataclass
+class RoutedRequest:
+    """A validated chat request, ready for the pipeline."""
+
+    request_id: str
+    requested_model: str
+    forced_tier: Tier | None
+    completion_request: CompletionRequest
+    client_key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StreamStarted:
+    """Emitted once, just before answer text starts to flow: the headers a stream can carry."""
+
+    route: Tier
+    headers: dict[str, str]
+
+
+@dataclass
+class _Decision:
+    tier: Tier
+    scores: dict[str, float] | None
+    reason: str
+    decision_ms: float
+    estimate: Estimate
+
+
+class Dispatcher:
+    """Routes one request through the tiers and accounts for it."""
+
+    def __init__(
+        self,
+        *,
+        classifier: Classifier | None,
+        policy_factory: PolicyFactory,
+        thresholds: ThresholdStore,
+        backends: Mapping[str, Backend],
+        timeouts: Mapping[str, float],
+        estimator: Any,
+        ledger: Any,
+        metrics: Any,
+        max_escalations: int = 2,
+        on_large_unavailable: str = "degrade",
+        store_text: bool = False,
+    ) -> None:
+        self.classifier = classifier
+        self.policy_factory = policy_factory
+        self.thresholds = thresholds
+        self.backends = dict(backends)
+        self.timeouts = dict(timeouts)
+        self.estimator = estimator
+        self.ledger = ledger
+        self.metrics = metrics
+        self.max_escalations = max_escalations
+        self.on_large_unavailable = on_large_unavailable
+        self.store_text = store_text
+
+    async def answer(self, routed: RoutedRequest) -> Outcome:
+        """Run the pipeline to completion (non-streaming)."""
+        async for event in self.events(routed, live=False):
+            if isinstance(event, Outcome):
+                return event
+        raise FrugalError("pipeline ended without an outcome")  # pragma: no cover - defensive
+
+    async def events(
+        self, routed: RoutedRequest, *, live: bool
+    ) -> AsyncIterator[StreamStarted | TextDelta | Outcome]:
+        """Yield ``StreamStarted``, text deltas and finally the ``Outcome``; failures are recorded, then raised."""
+        started = time.perf_counter()
+        created = int(time.time())
+        attempts: list[Attempt] = []
+        decision: _Decision | None = None
+        try:
+            decision = await self._decide(routed)
+            async for event in self._attempt_chain(routed, decision, attempts, live=live, created=created):
+                yield event
+        except FrugalError as exc:
+            await self._record_failure(routed, decision, attempts, exc, started)
+            raise
+
+    async def _decide(self, routed: RoutedRequest) -> _Decision:
+        if routed.forced_tier is not None:
+            return _Decision(routed.forced_tier, None, "forced by model name", 0.0, Estimate.zero())
+        if self.classifier is None:
+            raise TierUnavailableError("the classifier is not loaded; use a forced model (frugal-small …)")
+        wall = time.perf_counter()
+        prediction, cpu_seconds = await asyncio.to_thread(self._classify, routed.completion_request.messages)
+        decision_ms = (time.perf_counter() - wall) * 1000
+        policy = self.policy_factory(self.thresholds.values())
+        decided = policy.decide(prediction)
+        scores = {tier: float(prediction.scores[tier]) for tier in TIERS}
+        return _Decision(decided.tier, scores, decided.reason, decision_ms, self.estimator.local(cpu_seconds))
+
+    def _classify(self, messages: list[Message]) -> tuple[Any, float]:
+        assert self.classifier is not None
+        start = time.thread_time()
+        prediction = self.classifier.predict(messages)
+        return prediction, time.thread_time() - start
+
+    async def _available(self, tier: Tier) -> bool:
+        backend = self.backends.get(tier)
+        if backend is None:
+            return False
+        try:
+            return (await backend.health()).ready
+        except Exception:  # a health probe must never fail a request
+            log.warning("health check of the %s tier failed", tier, exc_info=True)
+            return False
+
+    async def _attempt_chain(
+        self, routed: RoutedRequest, decision: _Decision, attempts: list[Attempt], *, live: bool, created: int
+    ) -> AsyncIterator[StreamStarted | TextDelta | Outcome]:
+        forced = routed.forced_tier is not None
+        tier: Tier | None = decision.tier
+        context = list(routed.completion_request.context)
+        degraded: str | None = None
+        final: Attempt | None = None
+        streamed = False
+        while tier is not None:
+            if not await self._available(tier):
+                tier, final, degraded = self._skip_unavailable(tier, forced, attempts, degraded)
+                continue
+            next_tier = None if degraded else NEXT_TIER[tier]
+            can_escalate = not forced and next_tier is not None and len(attempts) < self.max_escalations
+            request = self._request_for(routed, tier, context)
+            try:
+                if live and not can_escalate:
+                    yield self._stream_started(routed, decision, attempts, tier, degraded)
+                    streamed = True
+                    completion, elapsed = None, time.perf_counter()
+                    async for event in self._stream(tier, request):
+                        if isinstance(event, TextDelta):
+                            yield event
+                        else:
+                            completion = event
+                    if completion is None:
+                        raise FrugalError(f"the {tier} tier ended its stream without a final answer")
+                    elapsed = time.perf_counter() - elapsed
+                else:
+                    completion, elapsed = await self._complete(tier, request)
+            except FrugalError as exc:
+                if not can_escalate:
+                    raise
+                attempts.append(self._failed_attempt(tier, exc))
+                tier = next_tier
+                continue
+            attempt = self._attempt(tier, completion, elapsed)
+            attempts.append(attempt)
+            if completion.sufficient or not can_escalate:
+                final = attempt
+                break
+            context = completion.passages or context
+            tier = next_tier
+        if final is None or final.completion is None:
+            raise TierUnavailableError("no tier could answer this request")
+        if live and not streamed:
+            yield self._stream_started(routed, decision, attempts, final.tier, degraded, partial=False)
+            if final.completion.text:
+                yield TextDelta(final.completion.text)
+        outcome = self._outcome(routed, decision, attempts, final, degraded, created)
+        await self._record(routed, outcome)
+        yield outcome
+
+    def _skip_unavailable(
+        self, tier: Tier, forced: bool, attempts: list[Attempt], degraded: str | None
+    ) -> tuple[Tier | None, Attempt | None, str | None]:
+        """Decide where an unavailable tier sends the request: (next tier, final attempt, degraded)."""
+        if forced:
+            raise TierUnavailableError(
+                LARGE_UNAVAILABLE_HELP if tier == "large" else f"the {tier} tier is not available", param="model"
+            )
+        attempts.append(Attempt(tier, "-", False, None, 0.0, Estimate.zero(), reason="unavailable"))
+        if tier != "large":
+            return NEXT_TIER[tier], None, degraded
+        if self.on_large_unavailable != "degrade" or degraded:
+            raise TierUnavailableError(LARGE_UNAVAILABLE_HELP)
+        answered = [a for a in attempts if a.completion is not None]
+        if answered:
+            return None, answered[-1], "large-unavailable"
+        if any(a.tier == "small" for a in attempts):
+            raise TierUnavailableError("neither the small nor the large tier is available; " + LARGE_UNAVAILABLE_HELP)
+        return "small", None, "large-unavailable"
+
+    def _request_for(self, routed: RoutedRequest, tier: Tier, context: list[Any]) -> CompletionRequest:
+        name = f"{tier}.min_confidence"
+        values = self.thresholds.values()
+        return dataclasses.replace(
+            routed.completion_request, context=context, min_confidence=values.get(name)
+        )
+
+    async def _complete(self, tier: Tier, request: CompletionRequest) -> tuple[Completion, float]:
+        backend = self.backends[tier]
+        wall = time.perf_counter()
+        try:
+            completion = await asyncio.wait_for(backend.complete(request), self.timeouts.get(tier, 60.0))
+        except TimeoutError as exc:
+            raise BackendTimeoutError(f"the {tier} tier did not answer within {self.timeouts.get(tier)} s") from exc
+        elapsed = time.perf_counter() - wall
+        self.metrics.observe_backend(tier, elapsed)
+        return completion, elapsed
+
+    async def _stream(self, tier: Tier, request: CompletionRequest) -> AsyncIterator[TextDelta | Completion]:
+        backend = self.backends[tier]
+        wall = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.timeouts.get(tier, 60.0)):
+                async for event in backend.stream(request):
+                    yield event
+        except TimeoutError as exc:
+            raise BackendTimeoutError(f"the {tier} tier did not finish within {self.timeouts.get(tier)} s") from exc
+        self.metrics.observe_backend(tier, time.perf_counter() - wall)
+
+    def _stream_started(
+        self, routed: RoutedRequest, decision: _Decision, attempts: list[Attempt], route: Tier,
+        degraded: str | None, *, partial: bool = True,
+    ) -> StreamStarted:
+        spent = decision.estimate
+        for attempt in attempts:
+            spent = spent + attempt.estimate
+        counterfactual = self.estimator.counterfactual(0)
+        headers = frugal_headers(
+            request_id=routed.request_id, route=route, escalations=len(attempts), energy_wh=spent.energy_wh.value,
+            co2e_g=spent.co2e_g.value, avoided_wh=(counterfactual.energy_wh - spent.energy_wh).value,
+            degraded=degraded, partial=partial,
+        )
+        return StreamStarted(route=route, headers=headers)
+
+    def _attempt(self, tier: Tier, completion: Completion, elapsed: float) -> Attempt:
+        if completion.cpu_seconds is not None:
+            estimate = self.estimator.local(completion.cpu_seconds)
+        else:
+            estimate = self.estimator.remote(
+                completion.model, prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens, latency_s=elapsed,
+            )
+        if tier == "large":
+            self.estimator.observe_large_output(completion.completion_tokens)
+        return Attempt(
+            tier=tier, backend=self.backends[tier].name, sufficient=completion.sufficient,
+            confidence=completion.confidence, latency_ms=elapsed * 1000, estimate=estimate,
+            completion=completion, reason=completion.reason,
+        )
+
+    def _failed_attempt(self, tier: Tier, exc: FrugalError) -> Attempt:
+        log.info("the %s tier failed (%s); escalating", tier, exc.code)
+        return Attempt(tier, self.backends[tier].name, False, None, 0.0, Estimate.zero(),
+                       reason=f"error: {exc.code}", error=exc.code)
+
+    def _outcome(
+        self, routed: RoutedRequest, decision: _Decision, attempts: list[Attempt], final: Attempt,
+        degraded: str | None, created: int,
+    ) -> Outcome:
+        assert final.completion is not None
+        total = decision.estimate
+        for attempt in attempts:
+            total = total + attempt.estimate
+        answered = [a.completion for a in attempts if a.completion is not None]
+        large = [a for a in attempts if a.tier == "large" and a.completion is not None]
+        prompt_tokens = max((c.prompt_tokens for c in answered), default=0)
+        counterfactual = large[-1].estimate if large else self.estimator.counterfactual(prompt_tokens)
+        return Outcome(
+            request_id=routed.request_id, created=created, requested_model=routed.requested_model,
+            route=final.tier, forced=routed.forced_tier is not None, scores=decision.scores, attempts=attempts,
+            completion=final.completion, estimate=total, counterfactual=counterfactual,
+            decision_ms=decision.decision_ms, degraded=degraded, flags=list(total.flags),
+        )
+
+    async def _record(self, routed: RoutedRequest, outcome: Outcome) -> None:
+        row = self._row(routed, status=200, attempts=outcome.attempts)
+        row.route = outcome.route
+        row.decision_ms = outcome.decision_ms
+        self._fill_scores(row, outcome.scores)
+        e, cf = outcome.estimate, outcome.counterfactual
+        row.energy_wh, row.energy_wh_min, row.energy_wh_max = e.energy_wh.value, e.energy_wh.min, e.energy_wh.max
+        row.co2e_g, row.cost_usd = e.co2e_g.value, e.cost_usd
+        row.cf_energy_wh, row.cf_energy_wh_min, row.cf_energy_wh_max = (
+            cf.energy_wh.value, cf.energy_wh.min, cf.energy_wh.max)
+        row.cf_co2e_g, row.cf_cost_usd = cf.co2e_g.value, cf.cost_usd
+        row.flags = list(outcome.flags) + ([f"degraded:{outcome.degraded}"] if outcome.degraded else [])
+        if self.store_text:
+            row.prompt_text = routed.completion_request.last_user_text()
+            row.answer_text = outcome.completion.text
+        await asyncio.to_thread(self.ledger.record, row)
+        self.metrics.observe_request(
+            route=outcome.route, status=200, escalations=outcome.escalations, energy_wh=e.energy_wh.value,
+            avoided_wh=outcome.avoided_wh.value, decision_seconds=outcome.decision_ms / 1000,
+        )
+
+    async def _record_failure(
+        self, routed: RoutedRequest, decision: _Decision | None, attempts: list[Attempt], exc: FrugalError,
+        started: float,
+    ) -> None:
+        row = self._row(routed, status=exc.status_code, attempts=attempts)
+        row.error_code = exc.code
+        row.latency_ms = (time.perf_counter() - started) * 1000
+        if decision is not None:
+            row.decision_ms = decision.decision_ms
+            self._fill_scores(row, decision.scores)
+            spent = decision.estimate
+            for attempt in attempts:
+                spent = spent + attempt.estimate
+            row.energy_wh, row.energy_wh_min, row.energy_wh_max = (
+                spent.energy_wh.value, spent.energy_wh.min, spent.energy_wh.max)
+            row.co2e_g = spent.co2e_g.value
+        try:
+            await asyncio.to_thread(self.ledger.record, row)
+        except FrugalError:
+            log.error("could not record failed request %s in the ledger", routed.request_id)
+        self.metrics.observe_request(route=None, status=exc.status_code, escalations=0, energy_wh=row.energy_wh,
+                                     avoided_wh=0.0, decision_seconds=row.decision_ms / 1000)
+
+    def _row(self, routed: RoutedRequest, *, status: int, attempts: list[Attempt]) -> LedgerRow:
+        real = [a for a in attempts if a.completion is not None]
+        return LedgerRow(
+            request_id=routed.request_id, created_at=datetime.now(UTC), requested_model=routed.requested_model,
+            route=None, forced=routed.forced_tier is not None, status=status, client_key_id=routed.client_key_id,
+            escalations=max(0, len(attempts) - 1), attempts=[a.to_dict() for a in attempts],
+            latency_ms=sum(a.latency_ms for a in attempts),
+            prompt_tokens=sum(a.completion.prompt_tokens for a in real if a.completion),
+            completion_tokens=sum(a.completion.completion_tokens for a in real if a.completion),
+        )
+
+    @staticmethod
+    def _fill_scores(row: LedgerRow, scores: dict[str, float] | None) -> None:
+        if scores:
+            row.score_search, row.score_small, row.score_large = scores["search"], scores["small"], scores["large"]

@@ -1,0 +1,68 @@
+"""Settings of the energy method: grid zones, watts per busy thread, PUE, the counterfactual model.
+
+Defaults are chosen to be stated, not flattering: 4 W per busy thread (2-10 W) is the marginal draw
+of one busy core of a server or laptop CPU; PUE 1.2 (1.0-1.6) spans a well-run data centre (about 1.1)
+to a machine room or office (up to 1.6; Uptime Institute's 2023 survey average is 1.58).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DEFAULT_COUNTERFACTUAL_MODEL = "openai/gpt-4o-mini"
+MODELS_TABLE_NAME = "energy_models.yaml"
+
+
+def default_models_table() -> Path:
+    """The shipped model table: ``config/energy_models.yaml`` next to the ``router`` package (source or editable install)."""
+    import router
+
+    return Path(router.__file__).resolve().parent.parent / "config" / MODELS_TABLE_NAME
+
+
+class EnergyConfig(BaseModel):
+    """How Frugal turns measured work into Wh, gCO2e and USD."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    zone: str = Field(default="WOR", description="EcoLogits electricity-mix zone of local work (FRA, USA, WOR...)")
+    large_zone: str | None = Field(default=None, description="zone for remote models; None = provider's zone")
+    watts_per_thread: float = Field(default=4.0, gt=0, description="W drawn by one busy CPU thread")
+    watts_min: float = Field(default=2.0, gt=0, description="lower bound of watts_per_thread")
+    watts_max: float = Field(default=10.0, gt=0, description="upper bound of watts_per_thread")
+    pue: float = Field(default=1.2, ge=1.0, description="power usage effectiveness of the local host")
+    pue_min: float = Field(default=1.0, ge=1.0, description="lower bound of pue")
+    pue_max: float = Field(default=1.6, ge=1.0, description="upper bound of pue")
+    counterfactual_model: str | None = Field(
+        default=None, description=f"large model of the all-large counterfactual; None = {DEFAULT_COUNTERFACTUAL_MODEL}"
+    )
+    default_output_tokens: int = Field(default=300, ge=1, description="counterfactual output tokens until one is seen")
+    long_prompt_tokens: int = Field(default=2000, ge=1, description="prompts longer than this are flagged")
+    models_table: Path | None = Field(default=None, description="model table YAML; None = the shipped one")
+    local_prices: dict[str, float] = Field(
+        default_factory=dict, description="USD per 1M output tokens for local models by name (default 0)"
+    )
+    observed_window: int = Field(default=1000, ge=1, description="large answers kept for the median output length")
+
+    @model_validator(mode="after")
+    def _bounds_hold(self) -> EnergyConfig:
+        if not self.watts_min <= self.watts_per_thread <= self.watts_max:
+            raise ValueError(
+                f"need watts_min <= watts_per_thread <= watts_max, got {self.watts_min}, "
+                f"{self.watts_per_thread}, {self.watts_max}"
+            )
+        if not self.pue_min <= self.pue <= self.pue_max:
+            raise ValueError(f"need pue_min <= pue <= pue_max, got {self.pue_min}, {self.pue}, {self.pue_max}")
+        return self
+
+    @property
+    def counterfactual(self) -> str:
+        """The counterfactual model name, with the documented default applied."""
+        return self.counterfactual_model or DEFAULT_COUNTERFACTUAL_MODEL
+
+    @property
+    def table_path(self) -> Path:
+        """The model table path, with the shipped default applied."""
+        return self.models_table if self.models_table is not None else default_models_table()

@@ -1,0 +1,160 @@
+"""Turns measured work into energy, carbon and money estimates, each with a range.
+
+Local work (search, small model, classifier): measured CPU seconds x watts per busy thread x PUE,
+with the grid intensity of the router's zone. Remote models: EcoLogits through the explicit model
+table, with the provider's zone. The counterfactual is the configured large model answering the same
+request with the median observed large-answer length. See docs/ENERGY.md for sources and boundaries.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import threading
+from collections import deque
+from typing import Any
+
+import router
+from router.energy.config import EnergyConfig
+from router.energy.ecologits_adapter import EcoLogitsAdapter, ecologits_version
+from router.energy.estimate import Estimate, Range
+from router.energy.models_table import ModelsTable
+from router.energy.pricing import PriceBook
+from router.errors import FrugalError
+
+UNKNOWN_MODEL = "unknown_model"
+LONG_PROMPT = "long_prompt"
+UNKNOWN_PRICE = "unknown_price"
+
+COUNTED = [
+    "CPU time of the router's own work on this host: classification, search, small-model inference",
+    "energy of remote large-model answers (GPU and server share, EcoLogits), including data-centre PUE",
+    "grid emissions of that electricity (usage phase, EcoLogits electricity mixes)",
+    "list price of remote tokens (litellm price map)",
+]
+NOT_COUNTED = [
+    "prompt (input) tokens in the large-model energy: EcoLogits models output tokens only; long prompts are flagged",
+    "embodied emissions of hardware (manufacturing), for every route",
+    "idle power of this host and of the provider's servers between requests",
+    "network transfer, client devices, model training, and building the search index",
+    "memory, disk and GPU power of this host beyond the watts-per-busy-thread figure",
+]
+SOURCES = [
+    "EcoLogits LLM methodology: https://ecologits.ai/latest/methodology/llm_inference/",
+    "EcoLogits electricity mixes (ADEME Base Empreinte, Ember): https://ecologits.ai/latest/methodology/",
+    "Epoch AI (2025), How much energy does ChatGPT use? (~0.3 Wh per GPT-4o query)",
+    "Google (2025), Measuring the environmental impact of AI inference (Gemini median prompt 0.24 Wh)",
+    "Uptime Institute Global Data Center Survey 2023 (average PUE 1.58)",
+    "litellm model_prices_and_context_window.json (bundled with the installed litellm)",
+]
+
+
+class EnergyEstimator:
+    """Estimates Wh, gCO2e and USD for local work, remote answers and the all-large counterfactual."""
+
+    def __init__(self, config: EnergyConfig) -> None:
+        self.config = config
+        self.table = ModelsTable.load(config.table_path)
+        self._ecologits = EcoLogitsAdapter()
+        self._ecologits.validate(self.table)
+        self._local_gwp = self._ecologits.gwp_kg_per_kwh(config.zone)  # kg/kWh == g/Wh
+        if config.large_zone is not None:
+            self._ecologits.gwp_kg_per_kwh(config.large_zone)
+        self._prices = PriceBook()
+        self._lock = threading.Lock()
+        self._observed: deque[int] = deque(maxlen=config.observed_window)
+        self._sorted: list[int] = []
+        self._median = config.default_output_tokens
+
+    def warm(self) -> None:
+        """Pay the one-off import costs (litellm's price map) now rather than on the first request."""
+        self._prices.warm()
+        self.counterfactual(0)
+
+    def local(self, cpu_seconds: float, *, model: str | None = None, completion_tokens: int = 0) -> Estimate:
+        """Energy of CPU work on this host; cost from ``local_prices`` for ``model`` (0 by default)."""
+        if not math.isfinite(cpu_seconds) or cpu_seconds < 0:
+            raise FrugalError(f"cpu_seconds must be a finite number >= 0, got {cpu_seconds!r}")
+        c = self.config
+        hours = cpu_seconds / 3600.0
+        energy = Range(hours * c.watts_per_thread * c.pue, hours * c.watts_min * c.pue_min, hours * c.watts_max * c.pue_max)
+        co2e = Range(energy.value * self._local_gwp, energy.min * self._local_gwp, energy.max * self._local_gwp)
+        per_million = c.local_prices.get(model, 0.0) if model is not None else 0.0
+        return Estimate(energy, co2e, per_million * max(0, completion_tokens) / 1e6, ())
+
+    def remote(self, model: str, *, prompt_tokens: int, completion_tokens: int, latency_s: float | None) -> Estimate:
+        """Energy, carbon and list price of one remote answer by ``model`` (a litellm model name)."""
+        spec = self.table.resolve(model)
+        energy, co2e, _zone = self._ecologits.impacts(spec, completion_tokens, latency_s, self.config.large_zone)
+        flags: list[str] = []
+        if not spec.known:
+            flags.append(UNKNOWN_MODEL)
+        if prompt_tokens > self.config.long_prompt_tokens:
+            flags.append(LONG_PROMPT)
+        cost = self._prices.cost(model, prompt_tokens, completion_tokens)
+        if cost is None:
+            flags.append(UNKNOWN_PRICE)
+            cost = 0.0
+        return Estimate(energy, co2e, cost, tuple(flags))
+
+    def counterfactual(self, prompt_tokens: int) -> Estimate:
+        """The configured large model answering this request with the median observed large output."""
+        return self.remote(
+            self.config.counterfactual, prompt_tokens=prompt_tokens, completion_tokens=self._median, latency_s=None
+        )
+
+    def observe_large_output(self, tokens: int) -> None:
+        """Record the output length of a real large-tier answer (feeds the counterfactual median)."""
+        if tokens <= 0:
+            return
+        with self._lock:
+            if len(self._observed) == self._observed.maxlen:
+                old = self._observed[0]
+                del self._sorted[bisect.bisect_left(self._sorted, old)]
+            self._observed.append(tokens)
+            bisect.insort(self._sorted, tokens)
+            n = len(self._sorted)
+            mid = n // 2
+            self._median = self._sorted[mid] if n % 2 else round((self._sorted[mid - 1] + self._sorted[mid]) / 2)
+
+    @property
+    def counterfactual_output_tokens(self) -> int:
+        """Output tokens the counterfactual currently assumes."""
+        return self._median
+
+    def method(self) -> dict[str, Any]:
+        """Versions, zones and assumptions behind every figure, for the report's ``method`` key."""
+        c = self.config
+        cf = self.table.resolve(c.counterfactual)
+        return {
+            "versions": {"frugal": router.__version__, "ecologits": ecologits_version(), "litellm": self._prices.version()},
+            "zone": c.zone,
+            "zone_gco2e_per_kwh": self._local_gwp * 1000.0,
+            "large_zone": c.large_zone or "provider's data-centre zone (EcoLogits)",
+            "local": {
+                "formula": "cpu_seconds x watts_per_thread x pue / 3600",
+                "watts_per_thread": {"value": c.watts_per_thread, "min": c.watts_min, "max": c.watts_max},
+                "pue": {"value": c.pue, "min": c.pue_min, "max": c.pue_max},
+            },
+            "remote": {
+                "model": "EcoLogits LLM inference model (output tokens, active/total parameters, latency)",
+                "models_table": self.table.source,
+                "long_prompt_tokens": c.long_prompt_tokens,
+                "carbon": "usage phase only (energy x grid intensity); embodied emissions excluded",
+            },
+            "counterfactual": {
+                "model": c.counterfactual,
+                "resolved_as": cf.ecologits_model and f"{cf.ecologits_provider}/{cf.ecologits_model}" or cf.matched_by,
+                "output_tokens": self._median,
+                "output_tokens_rule": f"median of the last {c.observed_window} large answers; "
+                f"{c.default_output_tokens} until one is seen",
+                "observed_large_answers": len(self._observed),
+            },
+            "counted": COUNTED,
+            "not_counted": NOT_COUNTED,
+            "caveats": [
+                "EcoLogits leans high for small and well-batched deployments; treat large-tier figures as upper-leaning",
+                "every figure is an estimate; min/max bound the stated assumptions, not all uncertainty",
+            ],
+            "sources": SOURCES,
+        }

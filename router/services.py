@@ -1,0 +1,121 @@
+"""Everything a running Frugal needs, built from settings in one place (the app's lifespan or the CLI).
+
+Heavy parts (the classifier's encoder, the llama.cpp model, the index, database connections) are built
+here and nowhere at import time. A tier whose backend fails to build is logged and left out: the other
+tiers still serve, and ``/healthz`` says what is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from backends.base import TIERS, Backend
+from backends.registry import build_backend
+from router.auth import KeyChecker
+from router.dispatcher import Dispatcher
+from router.settings import Settings, SettingsError
+from router.thresholds import ThresholdStore, all_specs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """The built components of one Frugal instance."""
+
+    settings: Settings
+    thresholds: ThresholdStore
+    classifier: Any
+    backends: dict[str, Backend]
+    estimator: Any
+    ledger: Any
+    metrics: Any
+    dispatcher: Dispatcher
+    keys: KeyChecker
+    problems: dict[str, str] = field(default_factory=dict)
+
+    async def health(self) -> dict[str, Any]:
+        """Readiness of every tier, the classifier and the ledger."""
+        tiers: dict[str, Any] = {}
+        for tier in TIERS:
+            backend = self.backends.get(tier)
+            if backend is None:
+                tiers[tier] = {"ready": False, "backend": None, "detail": self.problems.get(tier, "not configured")}
+                continue
+            state = await backend.health()
+            tiers[tier] = {"ready": state.ready, "backend": backend.name, "detail": state.detail}
+        ready = [t for t, s in tiers.items() if s["ready"]]
+        status = "ok" if len(ready) == len(TIERS) else ("degraded" if ready else "down")
+        return {
+            "status": status,
+            "tiers": tiers,
+            "classifier": {"ready": self.classifier is not None, "detail": self.problems.get("classifier", "")},
+            "on_large_unavailable": self.settings.on_large_unavailable,
+        }
+
+    async def aclose(self) -> None:
+        """Release backends and the ledger."""
+        for backend in self.backends.values():
+            try:
+                await backend.aclose()
+            except Exception:  # closing must not mask other shutdown work
+                log.warning("closing the %s backend failed", backend.name, exc_info=True)
+        self.ledger.close()
+
+
+def prepare_environment() -> None:
+    """Keep model libraries offline: no hub lookups, litellm's bundled price map."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def build_services(settings: Settings, *, load_classifier: bool = True) -> Services:
+    """Build every component from ``settings``."""
+    from classifiers import load_classifier as load
+    from router.energy.estimator import EnergyEstimator
+    from router.ledger.store import Ledger
+    from router.metrics import Metrics
+    from router.policy import Policy
+
+    prepare_environment()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    problems: dict[str, str] = {}
+    thresholds = ThresholdStore(all_specs(), settings.thresholds)
+    classifier = None
+    if load_classifier:
+        classifier = load(settings.classifier)
+    backends = build_backends(settings, problems)
+    estimator = EnergyEstimator(settings.energy)
+    ledger = Ledger.open(settings.resolved_ledger_url())
+    metrics = Metrics()
+    dispatcher = Dispatcher(
+        classifier=classifier, policy_factory=Policy, thresholds=thresholds, backends=backends,
+        timeouts={tier: config.timeout_s for tier, config in settings.tier_configs().items()},
+        estimator=estimator, ledger=ledger, metrics=metrics, max_escalations=settings.max_escalations,
+        on_large_unavailable=settings.on_large_unavailable, store_text=settings.store_text,
+    )
+    return Services(settings=settings, thresholds=thresholds, classifier=classifier, backends=backends,
+                    estimator=estimator, ledger=ledger, metrics=metrics, dispatcher=dispatcher,
+                    keys=KeyChecker(settings.auth), problems=problems)
+
+
+def build_backends(settings: Settings, problems: dict[str, str]) -> dict[str, Backend]:
+    """Build each enabled tier's backend; a tier that fails to build is reported, not fatal."""
+    backends: dict[str, Backend] = {}
+    for tier, config in settings.tier_configs().items():
+        if not config.enabled:
+            problems[tier] = "disabled in configuration"
+            continue
+        try:
+            backends[tier] = build_backend(config.backend, config, tier=tier, data_dir=settings.data_dir)  # type: ignore[arg-type]
+        except ValueError as exc:  # a configuration mistake: refuse to start, naming the setting
+            raise SettingsError(f"{tier} tier ({config.backend}): {exc}") from exc
+        except Exception as exc:  # one broken tier must not stop the others
+            log.error("the %s tier (%s) could not be built: %s", tier, config.backend, exc)
+            problems[tier] = f"{config.backend}: {exc}"
+    return backends

@@ -1,0 +1,181 @@
+"""The one typed settings class, and how it is loaded.
+
+Precedence, highest first: explicit arguments (CLI flags) > environment ``FRUGAL_*`` (nested with
+``__``, e.g. ``FRUGAL_LARGE__MODEL``) > the YAML file (``--config`` / ``FRUGAL_CONFIG``, default
+``config/frugal.yaml`` when present) > the defaults below. Everything is validated when loaded, and
+unsafe combinations are refused with a message that says what to change.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+from backends.config import TierConfig
+from classifiers.config import ClassifierConfig
+from router.energy.config import EnergyConfig
+from router.errors import FrugalError
+
+DEFAULT_CONFIG_PATH = Path("config/frugal.yaml")
+FRUGAL_MODELS = {"frugal-auto": None, "frugal-search": "search", "frugal-small": "small", "frugal-large": "large"}
+
+_yaml_path: contextvars.ContextVar[Path | None] = contextvars.ContextVar("frugal_yaml_path", default=None)
+
+
+class SettingsError(FrugalError):
+    """The configuration is invalid or unsafe; the message says what to change."""
+
+
+class LimitsConfig(BaseModel):
+    """Request limits, answered in OpenAI's error format when exceeded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_body_bytes: int = Field(default=2_000_000, ge=1024)
+    max_messages: int = Field(default=256, ge=1)
+    max_message_chars: int = Field(default=200_000, ge=1)
+    max_tokens_cap: int = Field(default=4096, ge=1, description="largest max_tokens a client may ask for")
+
+
+class AuthConfig(BaseModel):
+    """Keys: the admin key guards /admin; client keys (sha256 hex digests) guard /v1 when any are set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    admin_key: SecretStr | None = None
+    client_key_hashes: list[str] = Field(default_factory=list)
+
+
+def _default_search() -> TierConfig:
+    return TierConfig(backend="tantivy", timeout_s=10.0, max_concurrency=8)
+
+
+def _default_small() -> TierConfig:
+    return TierConfig(backend="llamacpp", timeout_s=120.0, max_concurrency=1)
+
+
+def _default_large() -> TierConfig:
+    return TierConfig(backend="litellm", timeout_s=120.0, max_concurrency=16)
+
+
+class Settings(BaseSettings):
+    """Everything Frugal can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FRUGAL_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    data_dir: Path = Path("data")
+    config_path: Path | None = Field(default=None, exclude=True)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    aliases: dict[str, str] = Field(default_factory=dict, description="extra model names -> frugal-* names")
+    max_escalations: int = Field(default=2, ge=0, le=2)
+    on_large_unavailable: Literal["degrade", "error"] = "degrade"
+    ledger_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
+    store_text: bool = Field(default=False, description="store prompt and answer text in the ledger")
+    demo_index: bool = Field(default=True, description="build the demo index when no index exists")
+    thresholds: dict[str, float] = Field(default_factory=dict, description="initial threshold overrides")
+    search: TierConfig = Field(default_factory=_default_search)
+    small: TierConfig = Field(default_factory=_default_small)
+    large: TierConfig = Field(default_factory=_default_large)
+    classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
+    energy: EnergyConfig = Field(default_factory=EnergyConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments > env > YAML > defaults."""
+        path = _yaml_path.get()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return tuple(sources)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        for alias, target in self.aliases.items():
+            if target not in FRUGAL_MODELS:
+                raise ValueError(
+                    f"aliases.{alias} points to {target!r}; valid targets: {', '.join(FRUGAL_MODELS)}"
+                )
+            if alias in FRUGAL_MODELS:
+                raise ValueError(f"aliases: {alias!r} is a built-in model name and cannot be re-aliased")
+        return self
+
+    def tier_configs(self) -> dict[str, TierConfig]:
+        """The three tiers' backend configurations by tier name."""
+        return {"search": self.search, "small": self.small, "large": self.large}
+
+    def resolved_ledger_url(self) -> str:
+        """The ledger URL, defaulting to SQLite in the data directory."""
+        return self.ledger_url or f"sqlite:///{(self.data_dir / 'ledger.sqlite3').resolve()}"
+
+    def index_dir(self) -> Path:
+        """Where the search index lives."""
+        configured = self.search.options.get("index_dir")
+        return Path(configured) if configured else self.data_dir / "index"
+
+    def check_safe_bind(self) -> None:
+        """Refuse to serve the admin API on a non-loopback interface without an admin key."""
+        if self.auth.admin_key is None and not is_loopback(self.host):
+            raise SettingsError(
+                f"refusing to serve on {self.host} without an admin key: the admin API would be open to the network. "
+                "Set FRUGAL_AUTH__ADMIN_KEY (or auth.admin_key in the config file), or bind to 127.0.0.1."
+            )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names only the local machine."""
+    if host in {"localhost", "localhost.localdomain"}:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from defaults, the YAML file, the environment and ``overrides`` (highest)."""
+    path = config_path or _env_path("FRUGAL_CONFIG")
+    if path is None and DEFAULT_CONFIG_PATH.exists():
+        path = DEFAULT_CONFIG_PATH
+    if path is not None and not path.exists():
+        raise SettingsError(f"config file {path} does not exist")
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    token = _yaml_path.set(path)
+    try:
+        settings = Settings(**clean)
+    except ValidationError as exc:
+        raise SettingsError(f"invalid configuration{f' in {path}' if path else ''}:\n{_describe(exc)}") from exc
+    finally:
+        _yaml_path.reset(token)
+    settings.config_path = path
+    return settings
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error["loc"]) or "(root)"
+        lines.append(f"  {location}: {error['msg']}")
+    return "\n".join(lines)
