@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from backends.base import CompletionRequest, Message  # noqa: E402
 from backends.search.backend import SearchOptions, TantivyBackend  # noqa: E402
 from backends.search.compose import compose  # noqa: E402
-from backends.search.gate import DEFAULT_MIN_CONFIDENCE, confidence  # noqa: E402
+from backends.search.gate import DEFAULT_MIN_CONFIDENCE, confidence, features  # noqa: E402
 from backends.search.index import SearchIndex  # noqa: E402
 from backends.search.ingest import index_stats, ingest_documents, ingest_paths  # noqa: E402
 from backends.search.readers import RawDocument  # noqa: E402
@@ -81,6 +81,10 @@ def gate_curve(rows: list[dict[str, Any]]) -> list[dict[str, float]]:
     return curve
 
 
+def _at(curve: list[dict[str, float]], threshold: float) -> dict[str, float] | None:
+    return next((c for c in curve if c["threshold"] == round(threshold, 2)), None)
+
+
 def run_squad(squad_dir: Path, sample: int, seed: int, workdir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Index the SQuAD dev passages and ask the (sampled) questions."""
     passages = _jsonl(_require(squad_dir / "passages.jsonl", "SQuAD passages"))
@@ -105,7 +109,7 @@ def run_squad(squad_dir: Path, sample: int, seed: int, workdir: Path) -> tuple[d
                 ranked.append(hit.doc_id)
         gold = q["passage_id"]
         rows.append({
-            "r1": ranked[:1] == [gold], "r5": gold in ranked[:5], "found": answer.found,
+            "title": q["title"], "features": features(answer), "r1": ranked[:1] == [gold], "r5": gold in ranked[:5], "found": answer.found,
             "hit": answer_hit(" ".join(answer.sentences), q["answers"]), "confidence": confidence(answer),
             "ctx": answer.context_coverage, "own": answer.sentence_coverage, "psg": answer.passage_coverage,
             "terms": len(answer.terms.terms), "rank": answer.best_hit,
@@ -113,8 +117,12 @@ def run_squad(squad_dir: Path, sample: int, seed: int, workdir: Path) -> tuple[d
             "s2": answer.hits[1].score if len(answer.hits) > 1 else 0.0,
         })
     n = len(rows)
-    default = next(c for c in gate_curve(rows) if c["threshold"] == round(DEFAULT_MIN_CONFIDENCE, 2)) \
-        if round(DEFAULT_MIN_CONFIDENCE, 2) in THRESHOLDS else None
+    default = _at(gate_curve(rows), DEFAULT_MIN_CONFIDENCE)
+    # The gate's weights were fitted on the articles at even positions in sorted title order (gate.py);
+    # the odd ones were never seen while fitting.
+    titles = sorted({p["title"] for p in passages})
+    held_out_titles = {t for i, t in enumerate(titles) if i % 2 == 1}
+    held_out = [r for r in rows if r["title"] in held_out_titles]
     result = {
         "passages_indexed": summary.passages, "docs_indexed": summary.docs, "questions": n,
         "sampled": bool(sample and sample < len(_jsonl(squad_dir / "questions.jsonl"))), "seed": seed,
@@ -124,6 +132,9 @@ def run_squad(squad_dir: Path, sample: int, seed: int, workdir: Path) -> tuple[d
         "answer_hit_rate": round(sum(r["hit"] for r in rows) / n, 4),
         "gate_curve": gate_curve(rows),
         "gate_at_default": default,
+        "held_out_gate_curve": gate_curve(held_out),
+        "held_out_gate_at_default": _at(gate_curve(held_out), DEFAULT_MIN_CONFIDENCE),
+        "held_out_questions": len(held_out),
     }
     return result, rows
 
@@ -192,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if args.rows:
         args.rows.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    print(json.dumps({k: v for k, v in squad.items() if k != "gate_curve"}, indent=2))
+    print(json.dumps({k: v for k, v in squad.items() if "curve" not in k}, indent=2))
     print(json.dumps(vital, indent=2))
     return 0
 

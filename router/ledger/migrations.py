@@ -1,0 +1,135 @@
+"""Named, append-only schema migrations for the ledger (and later the thresholds and audit tables).
+
+Each migration is a function appended to ``MIGRATIONS`` under a name that never changes; applied names
+are kept in the ``frugal_migrations`` table, so a database is brought up to date by running the
+missing ones in order. Never edit or reorder a migration that has shipped: append a new one (issue 7
+adds its tables by appending here). Migrations build their own ``Table`` objects rather than reuse
+``router.ledger.schema``, so that later schema changes cannot alter what an old migration did.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+    text,
+)
+from sqlalchemy.engine import Connection
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_TABLE = "frugal_migrations"
+_PG_LOCK_KEY = 0x46525547  # "FRUG": serialises migrations of replicas starting together
+
+Migration = tuple[str, Callable[[Connection], None]]
+
+
+def _m0001_requests(conn: Connection) -> None:
+    """One row per request: routing, tokens, latency, energy, CO2e, cost and the counterfactual."""
+    meta = MetaData()
+    table = Table(
+        "requests",
+        meta,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("request_id", String(64), nullable=False),
+        Column("created_at", DateTime(timezone=False), nullable=False),
+        Column("day", String(10), nullable=False),
+        Column("client_key_id", String(128)),
+        Column("requested_model", String(200), nullable=False),
+        Column("route", String(16)),
+        Column("forced", Boolean, nullable=False),
+        Column("status", Integer, nullable=False),
+        Column("error_code", String(64)),
+        Column("escalations", Integer, nullable=False),
+        Column("attempts", Text, nullable=False),
+        Column("score_search", Float),
+        Column("score_small", Float),
+        Column("score_large", Float),
+        Column("decision_ms", Float, nullable=False),
+        Column("latency_ms", Float, nullable=False),
+        Column("prompt_tokens", Integer, nullable=False),
+        Column("completion_tokens", Integer, nullable=False),
+        Column("energy_wh", Float, nullable=False),
+        Column("energy_wh_min", Float, nullable=False),
+        Column("energy_wh_max", Float, nullable=False),
+        Column("co2e_g", Float, nullable=False),
+        Column("co2e_g_min", Float, nullable=False),
+        Column("co2e_g_max", Float, nullable=False),
+        Column("cost_usd", Float, nullable=False),
+        Column("cf_energy_wh", Float, nullable=False),
+        Column("cf_energy_wh_min", Float, nullable=False),
+        Column("cf_energy_wh_max", Float, nullable=False),
+        Column("cf_co2e_g", Float, nullable=False),
+        Column("cf_co2e_g_min", Float, nullable=False),
+        Column("cf_co2e_g_max", Float, nullable=False),
+        Column("cf_cost_usd", Float, nullable=False),
+        Column("flags", Text, nullable=False),
+        Column("prompt_text", Text),
+        Column("answer_text", Text),
+        Index("ix_requests_created_at", "created_at"),
+        Index("ix_requests_request_id", "request_id"),
+    )
+    table.create(conn)
+
+
+MIGRATIONS: list[Migration] = [
+    ("0001_requests", _m0001_requests),
+]
+
+
+def _migrations_table(meta: MetaData) -> Table:
+    return Table(
+        MIGRATIONS_TABLE,
+        meta,
+        Column("name", String(200), primary_key=True),
+        Column("applied_at", DateTime(timezone=False), nullable=False),
+    )
+
+
+def migrate(engine: Engine, migrations: list[Migration] | None = None) -> list[str]:
+    """Apply the missing migrations in order, each in its own transaction; return the names applied."""
+    todo = MIGRATIONS if migrations is None else migrations
+    names = [name for name, _ in todo]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate migration names in {names}")
+    applied_now: list[str] = []
+    meta = MetaData()
+    book = _migrations_table(meta)
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        meta.create_all(conn, checkfirst=True)
+    for name, apply in todo:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+            done = conn.execute(select(book.c.name).where(book.c.name == name)).first()
+            if done is not None:
+                continue
+            log.info("applying ledger migration %s", name)
+            apply(conn)
+            conn.execute(book.insert().values(name=name, applied_at=datetime.now(UTC).replace(tzinfo=None)))
+            applied_now.append(name)
+    return applied_now
+
+
+def applied(engine: Engine) -> list[str]:
+    """Names of the migrations recorded as applied, oldest first."""
+    meta = MetaData()
+    book = _migrations_table(meta)
+    with engine.connect() as conn:
+        return [row.name for row in conn.execute(select(book.c.name).order_by(book.c.applied_at, book.c.name))]

@@ -1,0 +1,164 @@
+"""The ledger store: SQLAlchemy Core over SQLite (WAL, the embedded default) or PostgreSQL.
+
+A request that cannot be recorded is not answered (``LedgerUnavailableError``), so ``record`` is
+one short transaction. Times are stored as naive UTC; a ``day`` column (UTC date) lets the report
+group by day in SQL the same way on both databases. Prompt and answer text are stored only when the
+caller puts them in the row (the operator's ``store_text`` switch).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, Table, create_engine, event, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from router.errors import LedgerUnavailableError
+from router.ledger.migrations import migrate
+from router.ledger.row import LedgerRow
+from router.ledger.schema import requests_table
+
+log = logging.getLogger(__name__)
+
+_ROW_FIELDS = {f.name for f in fields(LedgerRow)}
+_RANGE_DEFAULTS = {"co2e_g_min": "co2e_g", "co2e_g_max": "co2e_g", "cf_co2e_g_min": "cf_co2e_g", "cf_co2e_g_max": "cf_co2e_g"}
+
+
+def to_utc_naive(moment: datetime) -> datetime:
+    """A datetime as naive UTC (naive input is taken to be UTC already)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+class Ledger:
+    """Append-only store of ``LedgerRow``s with range queries for the report."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.metadata = MetaData()
+        self.requests: Table = requests_table(self.metadata)
+
+    @classmethod
+    def open(cls, url: str) -> Ledger:
+        """Connect to ``sqlite:///path`` or ``postgresql+psycopg://...``, creating and migrating the schema."""
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise LedgerUnavailableError(
+                f"invalid ledger URL {url!r}: use sqlite:///path or postgresql+psycopg://user@host/db"
+            ) from exc
+        backend = parsed.get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise LedgerUnavailableError(f"unsupported ledger database {backend!r}: use sqlite or postgresql+psycopg")
+        try:
+            if backend == "sqlite":
+                if parsed.database and parsed.database != ":memory:":
+                    Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                engine = create_engine(parsed)
+                event.listen(engine, "connect", _sqlite_pragmas)
+            else:
+                engine = create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+            applied = migrate(engine)
+        except SQLAlchemyError as exc:
+            raise LedgerUnavailableError(f"cannot open the ledger at {parsed.render_as_string()}: {exc}") from exc
+        if applied:
+            log.info("ledger %s migrated: %s", parsed.render_as_string(), ", ".join(applied))
+        return cls(engine)
+
+    def record(self, row: LedgerRow) -> None:
+        """Write one row; raise ``LedgerUnavailableError`` if the database cannot take it."""
+        values = self._values(row)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(self.requests.insert(), values)
+        except SQLAlchemyError as exc:
+            raise LedgerUnavailableError(f"the ledger cannot record request {row.request_id}: {exc}") from exc
+
+    def record_many(self, rows: list[LedgerRow]) -> None:
+        """Write several rows in one transaction (imports, benchmarks)."""
+        if not rows:
+            return
+        values = [self._values(row) for row in rows]
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(self.requests.insert(), values)
+        except SQLAlchemyError as exc:
+            raise LedgerUnavailableError(f"the ledger cannot record {len(rows)} rows: {exc}") from exc
+
+    def rows(self, since: datetime | None = None, until: datetime | None = None) -> Iterator[LedgerRow]:
+        """Rows with ``since <= created_at < until``, oldest first, streamed."""
+        query = select(self.requests).order_by(self.requests.c.created_at, self.requests.c.id)
+        query = self.where_period(query, since, until)
+        try:
+            with self.engine.connect() as conn:
+                for record in conn.execution_options(yield_per=1000).execute(query):
+                    yield self._row(record._mapping)
+        except SQLAlchemyError as exc:
+            raise LedgerUnavailableError(f"cannot read the ledger: {exc}") from exc
+
+    def recent(self, limit: int) -> list[LedgerRow]:
+        """The ``limit`` most recent rows, newest first."""
+        query = select(self.requests).order_by(self.requests.c.id.desc()).limit(max(0, int(limit)))
+        try:
+            with self.engine.connect() as conn:
+                return [self._row(record._mapping) for record in conn.execute(query)]
+        except SQLAlchemyError as exc:
+            raise LedgerUnavailableError(f"cannot read the ledger: {exc}") from exc
+
+    def where_period(self, query: Any, since: datetime | None, until: datetime | None) -> Any:
+        """Restrict a query on ``requests`` to ``since <= created_at < until``."""
+        if since is not None:
+            query = query.where(self.requests.c.created_at >= to_utc_naive(since))
+        if until is not None:
+            query = query.where(self.requests.c.created_at < to_utc_naive(until))
+        return query
+
+    def ping(self) -> bool:
+        """True when the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(1))
+            return True
+        except SQLAlchemyError:
+            return False
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.engine.dispose()
+
+    @staticmethod
+    def _values(row: LedgerRow) -> dict[str, Any]:
+        created = to_utc_naive(row.created_at)
+        values: dict[str, Any] = {name: getattr(row, name) for name in _ROW_FIELDS}
+        for name, fallback in _RANGE_DEFAULTS.items():
+            if values[name] is None:
+                values[name] = values[fallback]
+        values["created_at"] = created
+        values["day"] = created.strftime("%Y-%m-%d")
+        values["attempts"] = json.dumps(row.attempts, separators=(",", ":"), default=str)
+        values["flags"] = json.dumps(list(row.flags), separators=(",", ":"))
+        return values
+
+    @staticmethod
+    def _row(record: Any) -> LedgerRow:
+        data = {name: record[name] for name in _ROW_FIELDS}
+        data["created_at"] = record["created_at"].replace(tzinfo=UTC)
+        data["attempts"] = json.loads(record["attempts"])
+        data["flags"] = json.loads(record["flags"])
+        return LedgerRow(**data)
