@@ -51,6 +51,12 @@ class Prediction:
         return max(self.scores, key=self.scores.__getitem__)
 
 
+def without_search(row: np.ndarray) -> np.ndarray:
+    """Scores (search, small, large) with search removed: a follow-up is never a self-contained question."""
+    rest = float(row[1:].sum())
+    return np.array([0.0, *(row[1:] / rest)]) if rest > 0 else np.array([0.0, 0.0, 1.0])
+
+
 def _build_static(model_dir: Path, spec: dict[str, Any], config: ClassifierConfig) -> Encoder:
     folder = model_dir / spec.get("path", STATIC_DIR)
     return StaticEncoder(folder, expected_sha256=spec.get("sha256"), threads=config.threads)
@@ -96,9 +102,8 @@ class Classifier:
         elapsed_ms = (time.perf_counter() - started) * 1000.0 / max(len(views), 1)
         results = []
         for view, row in zip(views, proba, strict=True):
-            if view.follow_up:  # a follow-up is never a self-contained fact question
-                rest = row[1:].sum()
-                row = np.array([0.0, *(row[1:] / rest)]) if rest > 0 else np.array([0.0, 0.0, 1.0])
+            if view.follow_up:
+                row = without_search(row)
             scores = {tier: float(p) for tier, p in zip(TIERS, row, strict=True)}
             results.append(Prediction(scores, text=view.text, follow_up=view.follow_up, latency_ms=elapsed_ms))
         return results

@@ -1,0 +1,349 @@
+"""The large tier (and optionally a served small tier): any LLM that litellm can call.
+
+The model is a litellm model string (``openai/gpt-4o-mini``, ``anthropic/…``, ``mistral/…``,
+``ollama/…``, ``hosted_vllm/…``), optionally with ``api_base`` for a self-hosted OpenAI-compatible
+server such as ``python -m llama_cpp.server``. The API key is read from the environment variable
+named by ``api_key_env`` at call time (never logged, scrubbed from every error message); without
+``api_key_env`` litellm uses the provider's usual variable (``OPENAI_API_KEY`` …), and a server
+given by ``api_base`` gets a placeholder key. ``options.fallbacks`` is an ordered list of other
+targets (a model string, or ``{model, api_base, api_key_env}``) tried in turn when a target fails.
+litellm is imported lazily, with ``LITELLM_LOCAL_MODEL_COST_MAP=True`` so it never fetches its price
+map from the network.
+
+How provider failures map onto ``router.errors`` (after the last fallback failed):
+
+    litellm exception                                   Frugal error
+    ContextWindowExceededError                          ContextLengthError     400
+    Timeout                                             BackendTimeoutError    504
+    RateLimitError                                      RateLimitError         429 (retry_after from Retry-After)
+    AuthenticationError, PermissionDeniedError          UpstreamError          502 naming api_key_env
+    NotFoundError, BadRequestError, UnprocessableEntity UpstreamError          502 naming model/api_base/options
+    APIConnectionError, ServiceUnavailable, BadGateway  TierUnavailableError   503 (cannot reach the tier)
+    InternalServerError, malformed answers, the rest    UpstreamError          502 (it answered, wrongly)
+
+A 503 means "the large tier is not there", which the dispatcher may answer by degrading to the small
+tier (``on_large_unavailable``); a 502 means it is there but answered badly, which an operator must
+look at. ``Completion.model`` is the target that actually answered; ``cpu_seconds`` is None (the work
+ran elsewhere); the large tier's answers are always sufficient, a small tier served through litellm
+is judged by ``backends.sufficiency`` like the in-process one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from backends.base import Backend, Completion, CompletionRequest, Health, StreamEvent, TextDelta, Tier
+from backends.prompting import DEFAULT_MAX_PASSAGE_CHARS, chat_messages
+from backends.sufficiency import DEFAULT_MIN_CONFIDENCE, judge_answer
+from router.errors import (
+    BackendTimeoutError,
+    ContextLengthError,
+    FrugalError,
+    RateLimitError,
+    TierUnavailableError,
+    UpstreamError,
+)
+
+logger = logging.getLogger(__name__)
+
+PLACEHOLDER_KEY = "sk-no-key-required"
+
+
+class Target(BaseModel):
+    """One model to call: the primary or a fallback."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    api_base: str | None = None
+    api_key_env: str | None = None
+
+
+class LiteLLMOptions(BaseModel):
+    """``options`` of a litellm tier."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fallbacks: list[str | Target] = Field(default_factory=list, description="tried in order when a target fails")
+    num_retries: int = Field(default=0, ge=0, le=10, description="litellm retries per target")
+    health_probe: bool = Field(default=True, description="GET {api_base}/models in health()")
+    min_confidence: float = Field(default=DEFAULT_MIN_CONFIDENCE, ge=0, le=1, description="non-large tiers only")
+    max_passage_chars: int = Field(default=DEFAULT_MAX_PASSAGE_CHARS, ge=100)
+    extra_params: dict[str, Any] = Field(default_factory=dict, description="passed to litellm.acompletion")
+
+
+def _litellm() -> Any:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    try:
+        import litellm
+    except ImportError as exc:
+        raise TierUnavailableError("litellm is not installed: pip install litellm") from exc
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+def _retry_after(exc: Exception) -> float | None:
+    for holder in (getattr(exc, "response", None), exc):
+        headers = getattr(holder, "headers", None) or getattr(holder, "litellm_response_headers", None)
+        if headers is not None:
+            try:
+                value = headers.get("retry-after") or headers.get("Retry-After")
+            except AttributeError:
+                value = None
+            if value:
+                try:
+                    return float(value)
+                except ValueError:
+                    return None
+    return None
+
+
+class LiteLLMBackend(Backend):
+    """Answers through ``litellm.acompletion``, trying fallbacks in order."""
+
+    def __init__(
+        self,
+        *,
+        tier: Tier,
+        targets: list[Target],
+        options: LiteLLMOptions,
+        timeout_s: float = 60.0,
+        max_concurrency: int = 4,
+        name: str = "litellm",
+    ) -> None:
+        super().__init__(tier=tier, name=name)
+        self.targets = targets
+        self.options = options
+        self.timeout_s = timeout_s
+        self._slots = asyncio.Semaphore(max_concurrency)
+
+    @property
+    def configured(self) -> bool:
+        """Whether a model is configured at all."""
+        return bool(self.targets)
+
+    def _not_configured(self) -> str:
+        prefix = f"FRUGAL_{self.tier.upper()}__"
+        return (f"the {self.tier} tier has no model configured: set {prefix}MODEL to a litellm model string "
+                f"(e.g. openai/gpt-4o-mini) and, for a self-hosted OpenAI-compatible server, {prefix}API_BASE "
+                f"(e.g. http://127.0.0.1:8080/v1); see docs/MODELS.md")
+
+    def _key(self, target: Target) -> str | None:
+        if target.api_key_env:
+            key = os.environ.get(target.api_key_env)
+            if not key:
+                raise UpstreamError(f"the environment variable {target.api_key_env} (named by {self.tier}.api_key_env "
+                                    f"for {target.model}) is not set", param=f"{self.tier}.api_key_env")
+            return key
+        return PLACEHOLDER_KEY if target.api_base else None
+
+    def _scrub(self, text: str, key: str | None) -> str:
+        text = str(text)
+        if key and key != PLACEHOLDER_KEY:
+            text = text.replace(key, "***")
+        return text[:400]
+
+    def map_error(self, exc: Exception, target: Target, key: str | None) -> FrugalError:
+        """Translate a litellm exception into the Frugal error tree (see the module docstring)."""
+        import litellm
+
+        detail = self._scrub(getattr(exc, "message", None) or str(exc), key)
+        where = f"{self.tier} tier model {target.model}" + (f" at {target.api_base}" if target.api_base else "")
+        setting = f"{self.tier}.api_key_env ({target.api_key_env})" if target.api_key_env else "the provider's API key env var"
+        if isinstance(exc, litellm.ContextWindowExceededError):
+            return ContextLengthError(f"the prompt does not fit the context window of {target.model}: {detail}",
+                                      param="messages")
+        if isinstance(exc, litellm.Timeout):
+            return BackendTimeoutError(f"{where} did not answer within {self.timeout_s:g}s ({self.tier}.timeout_s)")
+        if isinstance(exc, litellm.RateLimitError):
+            return RateLimitError(f"{where} is rate limited: {detail}", retry_after=_retry_after(exc))
+        if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)):
+            return UpstreamError(f"{where} rejected the API key; check {setting}: {detail}",
+                                 param=f"{self.tier}.api_key_env")
+        if isinstance(exc, litellm.NotFoundError):
+            return UpstreamError(f"{where} was not found; check {self.tier}.model and {self.tier}.api_base: {detail}",
+                                 param=f"{self.tier}.model")
+        if isinstance(exc, (litellm.BadRequestError, litellm.UnprocessableEntityError)):
+            return UpstreamError(f"{where} refused the request; check {self.tier}.model, {self.tier}.api_base and "
+                                 f"{self.tier}.options: {detail}", param=f"{self.tier}.model")
+        if isinstance(exc, (litellm.ServiceUnavailableError, litellm.BadGatewayError, litellm.APIConnectionError)):
+            if isinstance(exc, litellm.APIConnectionError) and "json" in detail.lower():
+                return UpstreamError(f"{where} sent a malformed answer: {detail}")
+            return TierUnavailableError(f"cannot reach the {where}; check that it runs and {self.tier}.api_base: {detail}")
+        if isinstance(exc, litellm.InternalServerError):
+            return UpstreamError(f"{where} failed with a server error: {detail}")
+        if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+            return BackendTimeoutError(f"{where} did not answer within {self.timeout_s:g}s ({self.tier}.timeout_s)")
+        return UpstreamError(f"{where} answered with an error or an unreadable reply: {detail}")
+
+    def _params(self, target: Target, request: CompletionRequest, key: str | None) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": target.model,
+            "messages": chat_messages(request, max_passage_chars=self.options.max_passage_chars),
+            "timeout": self.timeout_s,
+            "num_retries": self.options.num_retries,
+            "max_retries": 0,
+            "drop_params": True,
+            **self.options.extra_params,
+        }
+        if target.api_base:
+            params["api_base"] = target.api_base
+        if key:
+            params["api_key"] = key
+        for name in ("max_tokens", "temperature", "top_p", "seed", "user"):
+            value = getattr(request, name)
+            if value is not None:
+                params[name] = value
+        if request.stop:
+            params["stop"] = list(request.stop)
+        return params
+
+    def _completion(self, request: CompletionRequest, target: Target, text: str, finish: str | None,
+                    prompt_tokens: int, completion_tokens: int) -> Completion:
+        completion = Completion(text=text, model=target.model, finish_reason=finish or "stop",
+                                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+        if self.tier != "large":
+            threshold = self.options.min_confidence if request.min_confidence is None else request.min_confidence
+            verdict = judge_answer(request.last_user_text(), text, min_confidence=threshold,
+                                   hit_token_limit=finish == "length")
+            completion.sufficient, completion.confidence, completion.reason = (
+                verdict.sufficient, verdict.confidence, verdict.reason)
+        else:
+            completion.confidence = 1.0
+        return completion
+
+    async def _acquire(self) -> None:
+        if not self.configured:
+            raise TierUnavailableError(self._not_configured())
+        await self._slots.acquire()
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        """Ask each target in turn until one answers; raise the last target's mapped error."""
+        litellm = _litellm()
+        await self._acquire()
+        try:
+            error: FrugalError | None = None
+            for target in self.targets:
+                key = None
+                try:
+                    key = self._key(target)
+                    budget = self.timeout_s * (self.options.num_retries + 1) + 5.0
+                    response = await asyncio.wait_for(
+                        litellm.acompletion(**self._params(target, request, key)), budget)
+                    choice = response.choices[0]
+                    text = choice.message.content or ""
+                    usage = getattr(response, "usage", None)
+                    return self._completion(request, target, text, choice.finish_reason,
+                                            int(getattr(usage, "prompt_tokens", 0) or 0),
+                                            int(getattr(usage, "completion_tokens", 0) or 0))
+                except FrugalError as exc:
+                    error = exc
+                except Exception as exc:  # noqa: BLE001 - every provider failure is mapped, none escapes raw
+                    error = self.map_error(exc, target, key)
+                    error.__cause__ = exc
+                logger.warning("%s tier: %s failed (%s)%s", self.tier, target.model, type(error).__name__,
+                               "; trying the next fallback" if target is not self.targets[-1] else "")
+            assert error is not None
+            raise error
+        finally:
+            self._slots.release()
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+        """Stream from the first target that starts answering; fall back only before the first delta."""
+        litellm = _litellm()
+        await self._acquire()
+        try:
+            error: FrugalError | None = None
+            for target in self.targets:
+                key = None
+                started_output = False
+                try:
+                    key = self._key(target)
+                    params = self._params(target, request, key)
+                    params.update(stream=True, stream_options={"include_usage": True})
+                    response = await asyncio.wait_for(litellm.acompletion(**params), self.timeout_s + 5.0)
+                    deadline = time.monotonic() + self.timeout_s
+                    pieces: list[str] = []
+                    finish, usage = None, None
+                    iterator = response.__aiter__()
+                    while True:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            raise TimeoutError
+                        try:
+                            chunk = await asyncio.wait_for(iterator.__anext__(), remaining)
+                        except StopAsyncIteration:
+                            break
+                        usage = getattr(chunk, "usage", None) or usage
+                        for choice in chunk.choices or []:
+                            content = getattr(choice.delta, "content", None)
+                            if content:
+                                started_output = True
+                                pieces.append(content)
+                                yield TextDelta(content)
+                            finish = choice.finish_reason or finish
+                    text = "".join(pieces)
+                    messages = params["messages"]
+                    prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0) or litellm.token_counter(
+                        model=target.model, messages=messages)
+                    completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0) or (
+                        litellm.token_counter(model=target.model, text=text, count_response_tokens=True) if text else 0)
+                    yield self._completion(request, target, text, finish, prompt_tokens, completion_tokens)
+                    return
+                except FrugalError as exc:
+                    error = exc
+                except Exception as exc:  # noqa: BLE001 - every provider failure is mapped, none escapes raw
+                    error = self.map_error(exc, target, key)
+                    error.__cause__ = exc
+                if started_output:
+                    raise error
+                logger.warning("%s tier: %s failed to stream (%s)", self.tier, target.model, type(error).__name__)
+            assert error is not None
+            raise error
+        finally:
+            self._slots.release()
+
+    async def health(self) -> Health:
+        """Not ready without a model, a key, or (when ``api_base`` is set) a reachable server."""
+        if not self.configured:
+            return Health(ready=False, detail=self._not_configured())
+        primary = self.targets[0]
+        try:
+            self._key(primary)
+        except FrugalError as exc:
+            return Health(ready=False, detail=exc.message)
+        if not (primary.api_base and self.options.health_probe):
+            return Health(ready=True, detail=f"{primary.model} configured (not probed)")
+        import httpx
+
+        url = primary.api_base.rstrip("/") + "/models"
+        try:
+            async with httpx.AsyncClient(timeout=min(5.0, self.timeout_s)) as client:
+                response = await client.get(url)
+        except httpx.HTTPError as exc:
+            return Health(ready=False, detail=f"cannot reach {url} for {primary.model}: {type(exc).__name__}")
+        return Health(ready=True, detail=f"{primary.model} at {primary.api_base} reachable (HTTP {response.status_code})")
+
+
+def build(config: Any, *, tier: Tier, data_dir: Path) -> LiteLLMBackend:
+    """Registry factory for ``litellm``: validates options; no network until the first request."""
+    try:
+        options = LiteLLMOptions.model_validate(dict(config.options or {}))
+    except ValidationError as exc:
+        raise ValueError(f"{tier}.options for the litellm backend: {exc}") from exc
+    targets: list[Target] = []
+    if config.model:
+        targets.append(Target(model=config.model, api_base=config.api_base, api_key_env=config.api_key_env))
+        targets += [Target(model=f) if isinstance(f, str) else f for f in options.fallbacks]
+    elif options.fallbacks:
+        raise ValueError(f"{tier}.options.fallbacks is set but {tier}.model is not; set the primary model first")
+    return LiteLLMBackend(tier=tier, targets=targets, options=options, timeout_s=config.timeout_s,
+                          max_concurrency=config.max_concurrency)

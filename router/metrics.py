@@ -1,0 +1,65 @@
+"""Prometheus metrics for ``GET /metrics``, on a registry owned by each app instance.
+
+Using prometheus-client's global registry would make a second ``create_app`` in the same process
+(every test) fail with duplicated time series, so ``Metrics`` carries its own ``CollectorRegistry``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+UNROUTED = "none"
+DECISION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+BACKEND_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+class Metrics:
+    """Request, escalation, energy and latency metrics of one Frugal app."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("frugal_requests", "Requests answered or failed, by final tier and HTTP status",
+                                ("tier", "status"), registry=r)
+        self.escalations = Counter("frugal_escalations", "Escalations to a more capable tier, by final tier",
+                                   ("tier",), registry=r)
+        self.energy = Counter("frugal_energy_wh", "Estimated energy spent (Wh, central value), by final tier",
+                              ("tier",), registry=r)
+        self.avoided = Counter("frugal_avoided_energy_wh",
+                               "Estimated energy avoided versus the all-large counterfactual (Wh), by final tier",
+                               ("tier",), registry=r)
+        self.decision = Histogram("frugal_routing_decision_seconds", "Time to classify and decide a route",
+                                  buckets=DECISION_BUCKETS, registry=r)
+        self.backend = Histogram("frugal_backend_seconds", "Time a tier's backend took to answer",
+                                 ("tier",), buckets=BACKEND_BUCKETS, registry=r)
+
+    def observe_request(
+        self,
+        *,
+        route: str | None,
+        status: int,
+        escalations: int,
+        energy_wh: float,
+        avoided_wh: float,
+        decision_seconds: float,
+    ) -> None:
+        """Count one finished request (``route`` None when it failed before a tier answered)."""
+        tier = route or UNROUTED
+        self.requests.labels(tier=tier, status=str(status)).inc()
+        if escalations > 0:
+            self.escalations.labels(tier=tier).inc(escalations)
+        if energy_wh > 0:
+            self.energy.labels(tier=tier).inc(energy_wh)
+        if avoided_wh > 0:  # counters only go up; negative "avoided" (a costlier route) is in the ledger
+            self.avoided.labels(tier=tier).inc(avoided_wh)
+        if decision_seconds >= 0:
+            self.decision.observe(decision_seconds)
+
+    def observe_backend(self, tier: str, seconds: float) -> None:
+        """Record one backend call's duration."""
+        self.backend.labels(tier=tier).observe(max(0.0, seconds))
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition body and its content type, for ``GET /metrics``."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
