@@ -106,6 +106,11 @@ def _retry_after(exc: Exception) -> float | None:
     return None
 
 
+def _is_malformed(detail: str) -> bool:
+    lowered = detail.lower()
+    return any(marker in lowered for marker in ("expecting value", "json", "unterminated string", "validation error"))
+
+
 class LiteLLMBackend(Backend):
     """Answers through ``litellm.acompletion``, trying fallbacks in order."""
 
@@ -165,19 +170,20 @@ class LiteLLMBackend(Backend):
             return BackendTimeoutError(f"{where} did not answer within {self.timeout_s:g}s ({self.tier}.timeout_s)")
         if isinstance(exc, litellm.RateLimitError):
             return RateLimitError(f"{where} is rate limited: {detail}", retry_after=_retry_after(exc))
-        if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)):
+        status = getattr(exc, "status_code", None)
+        if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)) or status in (401, 403):
             return UpstreamError(f"{where} rejected the API key; check {setting}: {detail}",
                                  param=f"{self.tier}.api_key_env")
-        if isinstance(exc, litellm.NotFoundError):
+        if isinstance(exc, litellm.NotFoundError) or status == 404:
             return UpstreamError(f"{where} was not found; check {self.tier}.model and {self.tier}.api_base: {detail}",
                                  param=f"{self.tier}.model")
         if isinstance(exc, (litellm.BadRequestError, litellm.UnprocessableEntityError)):
             return UpstreamError(f"{where} refused the request; check {self.tier}.model, {self.tier}.api_base and "
                                  f"{self.tier}.options: {detail}", param=f"{self.tier}.model")
         if isinstance(exc, (litellm.ServiceUnavailableError, litellm.BadGatewayError, litellm.APIConnectionError)):
-            if isinstance(exc, litellm.APIConnectionError) and "json" in detail.lower():
-                return UpstreamError(f"{where} sent a malformed answer: {detail}")
             return TierUnavailableError(f"cannot reach the {where}; check that it runs and {self.tier}.api_base: {detail}")
+        if isinstance(exc, litellm.InternalServerError) and _is_malformed(detail):
+            return UpstreamError(f"{where} sent a malformed answer: {detail}")
         if isinstance(exc, litellm.InternalServerError):
             return UpstreamError(f"{where} failed with a server error: {detail}")
         if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
@@ -208,6 +214,8 @@ class LiteLLMBackend(Backend):
 
     def _completion(self, request: CompletionRequest, target: Target, text: str, finish: str | None,
                     prompt_tokens: int, completion_tokens: int) -> Completion:
+        if self.tier == "large" and not text.strip() and finish != "length":
+            raise UpstreamError(f"the {self.tier} tier model {target.model} returned no answer (finish_reason={finish})")
         completion = Completion(text=text, model=target.model, finish_reason=finish or "stop",
                                 prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
         if self.tier != "large":

@@ -120,7 +120,8 @@ class Dispatcher:
         decision: _Decision | None = None
         try:
             decision = await self._decide(routed)
-            async for event in self._attempt_chain(routed, decision, attempts, live=live, created=created):
+            async for event in self._attempt_chain(routed, decision, attempts, live=live, created=created,
+                                                   started=started):
                 yield event
         except FrugalError as exc:
             await self._record_failure(routed, decision, attempts, exc, started)
@@ -156,7 +157,8 @@ class Dispatcher:
             return False
 
     async def _attempt_chain(
-        self, routed: RoutedRequest, decision: _Decision, attempts: list[Attempt], *, live: bool, created: int
+        self, routed: RoutedRequest, decision: _Decision, attempts: list[Attempt], *, live: bool, created: int,
+        started: float,
     ) -> AsyncIterator[StreamStarted | TextDelta | Outcome]:
         forced = routed.forced_tier is not None
         tier: Tier | None = decision.tier
@@ -206,7 +208,7 @@ class Dispatcher:
             if final.completion.text:
                 yield TextDelta(final.completion.text)
         outcome = self._outcome(routed, decision, attempts, final, degraded, created)
-        await self._record(routed, outcome)
+        await self._record(routed, outcome, latency_ms=(time.perf_counter() - started) * 1000)
         yield outcome
 
     def _skip_unavailable(
@@ -313,8 +315,9 @@ class Dispatcher:
             decision_ms=decision.decision_ms, degraded=degraded, flags=list(total.flags),
         )
 
-    async def _record(self, routed: RoutedRequest, outcome: Outcome) -> None:
+    async def _record(self, routed: RoutedRequest, outcome: Outcome, *, latency_ms: float) -> None:
         row = self._row(routed, status=200, attempts=outcome.attempts)
+        row.latency_ms = latency_ms
         row.route = outcome.route
         row.decision_ms = outcome.decision_ms
         self._fill_scores(row, outcome.scores)

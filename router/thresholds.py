@@ -47,7 +47,8 @@ def all_specs() -> tuple[ThresholdSpec, ...]:
     """Every threshold: the routing policy's and the tier gates'."""
     from router.policy import POLICY_THRESHOLDS
 
-    policy = tuple(_as_spec(spec) for spec in POLICY_THRESHOLDS)
+    declared = POLICY_THRESHOLDS.values() if isinstance(POLICY_THRESHOLDS, Mapping) else POLICY_THRESHOLDS
+    policy = tuple(_as_spec(spec) for spec in declared)
     return policy + GATE_THRESHOLDS
 
 

@@ -83,7 +83,7 @@ def _coverage(terms: QueryTerms, tokens: set[str]) -> float:
     total = terms.total_weight
     if total <= 0:
         return 0.0
-    return sum(w for t, w in terms.idf.items() if t in tokens) / total
+    return sum(w for t, w in terms.idf.items() if any(f in tokens for f in terms.forms(t))) / total
 
 
 def compose(analyzer: Any, index: Any, searcher: Any, question: str, *, top_k: int = 5) -> Answer:

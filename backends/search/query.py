@@ -19,12 +19,33 @@ MAX_QUERY_TERMS = 32
 TITLE_BOOST = 1.5
 
 
+# Questions use the base form of irregular verbs ("when did it fall?") where text uses the past
+# ("it fell"); the stemmer cannot join them, so each base stem also matches its past forms.
+_IRREGULAR = {
+    "fall": "fell fallen", "begin": "began begun", "win": "won", "write": "wrote written", "build": "built",
+    "find": "found", "lead": "led", "becom": "becam", "hold": "held", "take": "took taken", "give": "gave given",
+    "make": "made", "sink": "sank sunk", "fight": "fought", "leav": "left", "bear": "born bore",
+    "buy": "bought", "sell": "sold", "teach": "taught", "think": "thought", "bring": "brought", "run": "ran",
+    "come": "came", "go": "went gone", "see": "saw seen", "speak": "spoke spoken", "choos": "chose chosen",
+    "draw": "drew drawn", "grow": "grew grown", "know": "knew known", "rise": "rose risen", "steal": "stole",
+    "throw": "threw thrown", "fli": "flew flown", "eat": "ate eaten", "drive": "drove driven", "sing": "sang sung",
+    "swim": "swam swum", "shoot": "shot", "meet": "met", "pay": "paid", "say": "said", "send": "sent",
+    "spend": "spent", "lose": "lost", "feel": "felt", "keep": "kept", "sleep": "slept", "strike": "struck",
+    "freez": "froze frozen", "forget": "forgot forgotten", "get": "got gotten", "lay": "laid", "light": "lit",
+}
+ALTERNATES: dict[str, tuple[str, ...]] = {base: tuple(forms.split()) for base, forms in _IRREGULAR.items()}
+
+
 @dataclass(frozen=True)
 class QueryTerms:
     """The question's distinct index terms with their inverse document frequencies."""
 
     terms: tuple[str, ...]
     idf: dict[str, float]
+
+    def forms(self, term: str) -> tuple[str, ...]:
+        """The index terms that count as an occurrence of ``term`` (itself and irregular past forms)."""
+        return (term, *ALTERNATES.get(term, ()))
 
     @property
     def total_weight(self) -> float:
@@ -49,7 +70,7 @@ def weigh_terms(searcher: Any, terms: list[str]) -> QueryTerms:
     total = max(int(searcher.num_docs), 1)
     idf: dict[str, float] = {}
     for term in terms:
-        df = int(searcher.doc_freq("text", term)) + int(searcher.doc_freq("title", term))
+        df = sum(int(searcher.doc_freq(f, form)) for form in (term, *ALTERNATES.get(term, ())) for f in ("text", "title"))
         df = min(df, total)
         idf[term] = math.log(1.0 + (total - df + 0.5) / (df + 0.5))
     return QueryTerms(tuple(terms), idf)
@@ -62,7 +83,8 @@ def build_query(index: Any, terms: QueryTerms) -> Any:
     schema = index.schema
     clauses = []
     for term in terms.terms:
-        clauses.append((tantivy.Occur.Should, tantivy.Query.term_query(schema, "text", term)))
-        title = tantivy.Query.term_query(schema, "title", term)
-        clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(title, TITLE_BOOST)))
+        for form in terms.forms(term):
+            clauses.append((tantivy.Occur.Should, tantivy.Query.term_query(schema, "text", form)))
+            title = tantivy.Query.term_query(schema, "title", form)
+            clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(title, TITLE_BOOST)))
     return tantivy.Query.boolean_query(clauses)

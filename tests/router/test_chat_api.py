@@ -175,3 +175,53 @@ def test_metrics_count_requests_by_tier(client) -> None:  # noqa: ANN001
     chat(client, "hi", model="frugal-small")
     text = client.get("/metrics").text
     assert "frugal" in text and 'route="small"' in text
+
+
+def test_large_unavailable_degrades_to_small_and_says_so(tmp_path) -> None:  # noqa: ANN001
+    from fastapi.testclient import TestClient
+
+    from router.app import create_app
+
+    settings = echo_settings(tmp_path, thresholds={"route.large": 0.0},
+                             large={"backend": "echo", "enabled": False})
+    with TestClient(create_app(settings)) as client:
+        response = chat(client, "prove that sqrt(2) is irrational")
+        forced = chat(client, "prove it", model="frugal-large")
+        health = client.get("/healthz").json()
+    assert response.status_code == 200
+    assert response.headers["x-frugal-route"] == "small"
+    assert response.headers["x-frugal-degraded"] == "large-unavailable"
+    frugal = response.json()["frugal"]
+    assert frugal["degraded"] == "large-unavailable"
+    assert [(a["tier"], a["reason"]) for a in frugal["attempts"]][0] == ("large", "unavailable")
+    assert forced.status_code == 503 and "FRUGAL_LARGE__MODEL" in forced.json()["error"]["message"]
+    assert health["status"] == "degraded" and health["tiers"]["large"]["ready"] is False
+
+
+def test_large_unavailable_with_error_policy_is_503(tmp_path) -> None:  # noqa: ANN001
+    from fastapi.testclient import TestClient
+
+    from router.app import create_app
+
+    settings = echo_settings(tmp_path, thresholds={"route.large": 0.0}, on_large_unavailable="error",
+                             large={"backend": "echo", "enabled": False})
+    with TestClient(create_app(settings)) as client:
+        response = chat(client, "prove that sqrt(2) is irrational")
+        rows = list(client.app.state.services.ledger.rows())
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "tier_unavailable"
+    assert [(r.status, r.error_code) for r in rows] == [(503, "tier_unavailable")]
+
+
+def test_slow_backend_is_504_and_recorded(tmp_path) -> None:  # noqa: ANN001
+    from fastapi.testclient import TestClient
+
+    from router.app import create_app
+
+    settings = echo_settings(tmp_path, small={"backend": "echo", "timeout_s": 0.2, "options": {"delay": 2.0}})
+    with TestClient(create_app(settings)) as client:
+        response = chat(client, "hello", model="frugal-small")
+        rows = list(client.app.state.services.ledger.rows())
+    assert response.status_code == 504
+    assert response.json()["error"]["type"] == "timeout"
+    assert rows[0].status == 504
