@@ -22,6 +22,8 @@ hop to a model server would add, and its CPU time can be measured directly for t
   catches them, and with one slot it includes little else (it also counts whatever else the process
   did meanwhile, e.g. the event loop, so it errs on the high side). With several slots running at once
   the figures of overlapping requests overlap.
+- Seed: a request with a seed re-evaluates its whole prompt instead of reusing the cached prefix
+  (batched and incremental evaluation differ in the last bits, enough to change a sampled token).
 - Tokens: llama.cpp's own usage for ``complete``; streamed answers (llama-cpp-python reports no usage
   when streaming) are counted with the model's tokenizer.
 - Sufficiency: ``backends.sufficiency.judge_answer``; ``options.logprob_check`` adds the mean token
@@ -300,6 +302,8 @@ class LlamaCppBackend(Backend):
             seed=request.seed,
             stopping_criteria=llama_cpp.StoppingCriteriaList([keep_going_or_stop]),
         )
+        if request.seed is not None:
+            slot.llm.reset()  # reusing a cached prompt prefix changes the logits slightly: no reproducible seed
         if on_text is None:
             result = slot.llm.create_completion(tokens, **params)
             choice = result["choices"][0]

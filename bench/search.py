@@ -29,14 +29,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from backends.base import CompletionRequest, Message  # noqa: E402
-from backends.search.backend import SearchOptions, TantivyBackend  # noqa: E402
-from backends.search.compose import compose  # noqa: E402
-from backends.search.gate import DEFAULT_MIN_CONFIDENCE, confidence, features  # noqa: E402
-from backends.search.index import SearchIndex  # noqa: E402
-from backends.search.ingest import index_stats, ingest_documents, ingest_paths  # noqa: E402
-from backends.search.readers import RawDocument  # noqa: E402
-from backends.search.text import make_analyzer  # noqa: E402
+from backends.base import CompletionRequest, Message
+from backends.search.backend import SearchOptions, TantivyBackend
+from backends.search.compose import compose
+from backends.search.gate import DEFAULT_MIN_CONFIDENCE, confidence, features
+from backends.search.index import SearchIndex
+from backends.search.ingest import index_stats, ingest_documents, ingest_paths
+from backends.search.readers import RawDocument
+from backends.search.text import make_analyzer
 
 DATA = ROOT.parent / "shared" / "data"
 THRESHOLDS = [round(t * 0.05, 2) for t in range(21)]

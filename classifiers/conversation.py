@@ -21,7 +21,7 @@ MAX_TURN_CHARS = 2000
 #: Characters of the earlier user turn prepended to a follow-up.
 MAX_CONTEXT_CHARS = 400
 #: A user turn of at most this many words after an assistant answer counts as a follow-up.
-FOLLOW_UP_MAX_WORDS = 8
+FOLLOW_UP_MAX_WORDS = 4
 
 _ANAPHORA = re.compile(
     r"^\s*(and|but|so|also|then|why|how come|what about|how about|and why|ok|okay|now|again|more|"

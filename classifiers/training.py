@@ -34,7 +34,7 @@ from router.policy import Policy
 log = logging.getLogger(__name__)
 
 VARIANTS = ("static", "minilm")
-C_GRID = (0.1, 0.3, 1.0, 3.0)
+C_GRID = (0.03, 0.1, 0.3, 1.0)
 FOLDS = 5
 
 

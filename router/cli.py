@@ -112,7 +112,7 @@ def classify(
     from classifiers import load_classifier
     from classifiers.evaluation import classify_line
     from router.policy import Policy
-    from router.thresholds import ThresholdStore, all_specs
+    from router.thresholds import ThresholdStore, all_specs, policy_values
 
     if (text is None) == (input_file is None):
         _fail(ValueError("give either TEXT or --input FILE.jsonl"))
@@ -122,7 +122,7 @@ def classify(
 
         prepare_environment()
         classifier = load_classifier(settings.classifier)
-        policy = Policy(_live_thresholds(settings, ThresholdStore(all_specs(), settings.thresholds)))
+        policy = Policy(policy_values(_live_thresholds(settings, ThresholdStore(all_specs(), settings.thresholds))))
         for line in [text] if text is not None else _jsonl_texts(input_file):  # type: ignore[arg-type]
             _echo_json(classify_line(classifier, policy, line))
     except FrugalError as exc:
@@ -190,14 +190,14 @@ def evaluate(
     from classifiers.evaluation import evaluate as run_eval
     from router.policy import Policy
     from router.services import prepare_environment
-    from router.thresholds import ThresholdStore, all_specs
+    from router.thresholds import ThresholdStore, all_specs, policy_values
 
     try:
         settings = _settings(config, data_dir)
         prepare_environment()
         rows = _labelled_rows(data)
         classifier = load_classifier(settings.classifier)
-        policy = Policy(_live_thresholds(settings, ThresholdStore(all_specs(), settings.thresholds)))
+        policy = Policy(policy_values(_live_thresholds(settings, ThresholdStore(all_specs(), settings.thresholds))))
         _echo_json(run_eval(classifier, policy, rows))
     except FrugalError as exc:
         _fail(exc)
@@ -258,7 +258,7 @@ def index_stats_cmd(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> No
 @thresholds_app.command("show")
 def thresholds_show(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Print every threshold with its current value and valid range."""
-    from router.thresholds import ThresholdStore, all_specs
+    from router.thresholds import ThresholdStore, all_specs, policy_values
 
     try:
         settings = _settings(config, data_dir)

@@ -22,7 +22,7 @@ from router.energy.estimate import Estimate
 from router.errors import BackendTimeoutError, FrugalError, TierUnavailableError
 from router.ledger.row import LedgerRow
 from router.outcome import Attempt, Outcome, frugal_headers
-from router.thresholds import ThresholdStore
+from router.thresholds import ThresholdStore, policy_values
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +135,20 @@ class Dispatcher:
         wall = time.perf_counter()
         prediction, cpu_seconds = await asyncio.to_thread(self._classify, routed.completion_request.messages)
         decision_ms = (time.perf_counter() - wall) * 1000
-        policy = self.policy_factory(self.thresholds.values())
-        decided = policy.decide(prediction)
+        decided = self._policy().decide(prediction)
         scores = {tier: float(prediction.scores[tier]) for tier in TIERS}
         return _Decision(decided.tier, scores, decided.reason, decision_ms, self.estimator.local(cpu_seconds))
+
+    def _policy(self) -> Any:
+        """The policy for the current thresholds, rebuilt only when they change."""
+        values = self.thresholds.values()
+        if self._policy_for is not values:
+            self._policy_cache = self.policy_factory(policy_values(values))
+            self._policy_for = values
+        return self._policy_cache
+
+    _policy_for: Mapping[str, float] | None = None
+    _policy_cache: Any = None
 
     def _classify(self, messages: list[Message]) -> tuple[Any, float]:
         assert self.classifier is not None

@@ -119,3 +119,10 @@ class ThresholdStore:
             merged.update(clean)
             self._values = MappingProxyType(merged)
         return old, clean
+
+
+def policy_values(values: Mapping[str, float]) -> dict[str, float]:
+    """The subset of threshold values the routing policy reads."""
+    from router.policy import POLICY_THRESHOLDS
+
+    return {name: value for name, value in values.items() if name in POLICY_THRESHOLDS}

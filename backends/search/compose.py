@@ -43,6 +43,7 @@ class Answer:
     sentences: list[str]
     hits: list[Hit]
     terms: QueryTerms
+    question: str = ""
     best_hit: int = 0
     sentence_coverage: float = 0.0
     context_coverage: float = 0.0
@@ -90,7 +91,7 @@ def compose(analyzer: Any, index: Any, searcher: Any, question: str, *, top_k: i
     """Retrieve and compose the answer to ``question`` from the index."""
     terms = weigh_terms(searcher, question_terms(analyzer, question))
     hits = retrieve(index, searcher, terms, top_k)
-    answer = Answer(sentences=[], hits=hits, terms=terms)
+    answer = Answer(sentences=[], hits=hits, terms=terms, question=question)
     if not hits:
         return answer
     top_score = hits[0].score or 1.0

@@ -8,14 +8,19 @@ from what predicts correctness on SQuAD (see docs/SEARCH.md and bench/search.py)
   know (a name absent from every passage) scores low.
 - ``sentence_coverage``: the same share in the sentence alone; an answer sentence usually restates
   the question's own words.
-- very short questions (one or two terms) prove little even when fully covered, so they are damped.
+- the BM25 margin between the first and second passage: a clear winner is more often right.
+- whether the sentence comes from the top passage, and the question's length (one- or two-term
+  questions prove little even when fully covered).
+- whether the sentence offers the kind of thing asked for ("when" wants a number, "who" a name).
 
-The confidence is compared with the admin threshold ``search.min_confidence``.
+A logistic model turns them into a probability-like score, compared with the admin threshold
+``search.min_confidence``.
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 from backends.search.compose import Answer
 
@@ -24,15 +29,40 @@ DEFAULT_MIN_CONFIDENCE = 0.65
 # Logistic-regression weights (sklearn, C=1) fitted on the SQuAD v1.1 dev questions of the 24 articles
 # with an even position in sorted title order, and evaluated on the other 24 (bench/search.py reports
 # both halves); order as in ``features``: context coverage, sentence coverage, BM25 margin,
-# sqrt(margin), best sentence from the top passage, question length (terms / 10, capped at 1).
-WEIGHTS = (3.2, 1.0, -0.15, 2.9, 0.6, 2.4)
-BIAS = -5.2
+# sqrt(margin), best sentence from the top passage, question length (terms / 10, capped at 1),
+# answer-type match.
+WEIGHTS = (3.01, 1.24, 0.07, 2.73, 0.62, 2.47, 0.51)
+BIAS = -5.53
+
+
+_NUMERIC_QUESTION = re.compile(
+    r"\b(when|what year|which year|what date|how (many|much|long|old|far|tall|high|big|large|deep|fast))\b",
+    re.IGNORECASE,
+)
+_PERSON_QUESTION = re.compile(r"\b(who|whom|whose)\b", re.IGNORECASE)
+_NUMBER = re.compile(r"\d+")
+_NAME = re.compile(r"(?<!^)(?<![.!?] )\b[A-Z][\w'-]+")
+
+
+def answer_type_match(question: str, sentences: list[str]) -> float:
+    """1 when the answer offers what the question asks for and it is not in the question, 0 when not.
+
+    "When/how many" wants a number, "who" a capitalised name; other questions are undetermined (0.5).
+    """
+    text = " ".join(sentences)
+    if _NUMERIC_QUESTION.search(question):
+        asked = set(_NUMBER.findall(question))
+        return 1.0 if any(n not in asked for n in _NUMBER.findall(text)) else 0.0
+    if _PERSON_QUESTION.search(question):
+        asked = {w.lower() for w in re.findall(r"[\w'-]+", question)}
+        return 1.0 if any(n.lower() not in asked for n in _NAME.findall(text)) else 0.0
+    return 0.5
 
 
 def features(answer: Answer) -> list[float]:
     """The gate's inputs, each roughly in [0, 1]."""
     if not answer.found:
-        return [0.0] * 6
+        return [0.0] * 7
     scores = [h.score for h in answer.hits]
     margin = (scores[0] - scores[1]) / scores[0] if len(scores) > 1 and scores[0] > 0 else 1.0
     return [
@@ -42,6 +72,7 @@ def features(answer: Answer) -> list[float]:
         math.sqrt(max(margin, 0.0)),
         1.0 if answer.best_hit == 0 else 0.0,
         min(len(answer.terms.terms), 10) / 10,
+        answer_type_match(answer.question, answer.sentences),
     ]
 
 

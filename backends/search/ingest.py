@@ -21,6 +21,7 @@ from typing import Any
 from backends.search.index import SCHEMA_VERSION, WRITER_HEAP_BYTES, index_exists, open_index
 from backends.search.readers import SUPPORTED_SUFFIXES, RawDocument, Skip, read_path
 from backends.search.text import chunk_text, content_hash
+from router.errors import TierUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,15 @@ class _Writer:
         self._tantivy = tantivy
         self.index = index
         self.searcher = index.searcher()
-        self.writer = index.writer(WRITER_HEAP_BYTES, 1)
+        try:
+            self.writer = index.writer(WRITER_HEAP_BYTES, 1)
+        except ValueError as exc:
+            if "LockBusy" not in str(exc):
+                raise
+            raise TierUnavailableError(
+                "another process is writing to this search index; run `frugal index add` again when it is done",
+                code="index_busy",
+            ) from exc
         self.summary = summary
         self.batch_doc_hashes: set[str] = set()
         self.batch_passage_hashes: set[str] = set()

@@ -217,7 +217,9 @@ def _read_html(path: Path) -> Iterator[RawDocument | Skip]:
     title = title_tag.get_text(" ", strip=True) if title_tag else path.stem.replace("_", " ")
     if soup.title:
         soup.title.decompose()
-    blocks = [b.get_text(" ", strip=True) for b in soup.find_all(["p", "li", "h1", "h2", "h3", "td", "pre"])]
+    block_tags = ["p", "li", "h1", "h2", "h3", "td", "pre"]
+    # Innermost blocks only, so a <p> inside an <li> is not indexed twice.
+    blocks = [b.get_text(" ", strip=True) for b in soup.find_all(block_tags) if not b.find(block_tags)]
     text = "\n\n".join(b for b in blocks if b) or soup.get_text("\n\n", strip=True)
     canonical = soup.find("link", rel="canonical")
     url = canonical.get("href") if canonical and canonical.get("href") else path.resolve().as_uri()

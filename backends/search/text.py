@@ -13,20 +13,21 @@ import unicodedata
 from typing import Any
 
 # Stemmed English function words and question words: they carry no evidence of an answer.
-STOPWORDS = frozenset(
-    """a about abov after again against all am an and ani ar as at be becaus been befor being below between both
-    but by can could did do doe done down dure each few for from further had has have having he her here her
-    herself him himself his how i if in into is it it itself just me more most my myself no nor not of off on
-    onc onli or other our ourselv out over own same she should so some such than that the their them themselv
-    then there these they this those through to too under until up veri was we were what when where which
-    while who whom whose whi will with would you your yourself yourselv s t d ll m re ve y also ani mani much
-    name call tell pleas anyon someon someth
-    """.split()
-)
+_STOPWORD_TEXT = """
+a about abov after again against all also am an and ani anyon ar as at be becaus been befor being below
+between both but by call can could d did do doe done down dure each few for from further had has have having
+he her here herself him himself his how i if in into is it itself just ll m mani me more most much my myself
+name no nor not of off on onc onli or other our ourselv out over own pleas re s same she should so some someon
+someth such t tell than that the their them themselv then there these they this those through to too under
+until up ve veri was we were what when where which while who whom whose whi will with would y you your
+yourself yourselv
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9À-ÖØ-Þ])|\n\s*\n+")
 _ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "mr.", "mrs.", "ms.", "dr.", "st.", "no.", "u.s.", "c.")
 _SPACES = re.compile(r"\s+")
+_INITIAL = re.compile(r"(?:^|[\s(])[A-Z]\.$")  # "C. S. Lewis", "J. Smith": an initial, not a sentence end
 
 
 def make_analyzer() -> Any:
@@ -59,7 +60,7 @@ def split_sentences(text: str) -> list[str]:
     sentences: list[str] = []
     for piece in pieces:
         piece = normalize_space(piece)
-        if sentences and sentences[-1].lower().endswith(_ABBREVIATIONS):
+        if sentences and (sentences[-1].lower().endswith(_ABBREVIATIONS) or _INITIAL.search(sentences[-1])):
             sentences[-1] = f"{sentences[-1]} {piece}"
         else:
             sentences.append(piece)

@@ -86,8 +86,52 @@ def _m0001_requests(conn: Connection) -> None:
     table.create(conn)
 
 
+_M0002_SUMS = (
+    "energy_wh", "energy_wh_min", "energy_wh_max", "co2e_g", "co2e_g_min", "co2e_g_max", "cost_usd",
+    "cf_energy_wh", "cf_energy_wh_min", "cf_energy_wh_max", "cf_co2e_g", "cf_co2e_g_min", "cf_co2e_g_max", "cf_cost_usd",
+)
+_M0002_FLAGS = ("long_prompt", "unknown_model", "unknown_price")
+
+
+def _m0002_hourly_rollup(conn: Connection) -> None:
+    """Per UTC hour and route sums for fast reports, back-filled from existing requests."""
+    meta = MetaData()
+    Table(
+        "request_rollup",
+        meta,
+        Column("hour", String(13), primary_key=True),
+        Column("route", String(16), primary_key=True),
+        Column("day", String(10), nullable=False),
+        *(Column(name, Integer, nullable=False) for name in ("requests", "succeeded", "escalations", "escalated")),
+        *(Column(f"flag_{name}", Integer, nullable=False) for name in _M0002_FLAGS),
+        *(Column(name, Float, nullable=False) for name in _M0002_SUMS),
+    ).create(conn)
+    backfill_rollup(conn)
+
+
+def backfill_rollup(conn: Connection) -> None:
+    """Fill ``request_rollup`` (as created by 0002) from ``requests``; used by 0002 and ``Ledger.rebuild_rollup``."""
+    hour = (
+        "to_char(created_at, 'YYYY-MM-DD\"T\"HH24')" if conn.dialect.name == "postgresql"
+        else "strftime('%Y-%m-%dT%H', created_at)"
+    )
+    flags = [f"flag_{f}" for f in _M0002_FLAGS]
+    columns = ["hour", "route", "day", "requests", "succeeded", "escalations", "escalated", *flags, *_M0002_SUMS]
+    selects = [
+        hour, "COALESCE(route, 'none')", "MIN(day)", "COUNT(*)", "SUM(CASE WHEN status < 400 THEN 1 ELSE 0 END)",
+        "SUM(escalations)", "SUM(CASE WHEN escalations > 0 THEN 1 ELSE 0 END)",
+        *(f"SUM(CASE WHEN flags LIKE '%\"{f}\"%' THEN 1 ELSE 0 END)" for f in _M0002_FLAGS),
+        *(f"SUM({name})" for name in _M0002_SUMS),
+    ]
+    conn.execute(text(
+        f"INSERT INTO request_rollup ({', '.join(columns)}) SELECT {', '.join(selects)} FROM requests "
+        f"GROUP BY {hour}, COALESCE(route, 'none')"
+    ))
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_requests", _m0001_requests),
+    ("0002_hourly_rollup", _m0002_hourly_rollup),
 ]
 
 

@@ -16,14 +16,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, Table, create_engine, event, select
+from sqlalchemy import Engine, MetaData, Table, create_engine, delete, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from router.errors import LedgerUnavailableError
-from router.ledger.migrations import migrate
+from router.ledger.migrations import backfill_rollup, migrate
 from router.ledger.row import LedgerRow
-from router.ledger.schema import requests_table
+from router.ledger.schema import (
+    ROLLUP_COUNTS,
+    ROLLUP_FLAGS,
+    ROLLUP_SUMS,
+    UNROUTED,
+    hour_key,
+    requests_table,
+    rollup_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +61,8 @@ class Ledger:
         self.engine = engine
         self.metadata = MetaData()
         self.requests: Table = requests_table(self.metadata)
+        self.rollup: Table = rollup_table(self.metadata)
+        self._rollup_upsert = self._build_rollup_upsert()
 
     @classmethod
     def open(cls, url: str) -> Ledger:
@@ -87,6 +97,7 @@ class Ledger:
         try:
             with self.engine.begin() as conn:
                 conn.execute(self.requests.insert(), values)
+                self._upsert_rollup(conn, [values])
         except SQLAlchemyError as exc:
             raise LedgerUnavailableError(f"the ledger cannot record request {row.request_id}: {exc}") from exc
 
@@ -98,6 +109,7 @@ class Ledger:
         try:
             with self.engine.begin() as conn:
                 conn.execute(self.requests.insert(), values)
+                self._upsert_rollup(conn, values)
         except SQLAlchemyError as exc:
             raise LedgerUnavailableError(f"the ledger cannot record {len(rows)} rows: {exc}") from exc
 
@@ -128,6 +140,43 @@ class Ledger:
         if until is not None:
             query = query.where(self.requests.c.created_at < to_utc_naive(until))
         return query
+
+    def rebuild_rollup(self) -> None:
+        """Recompute the hourly rollup from ``requests`` (after bulk SQL imports or deletions)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(delete(self.rollup))
+                backfill_rollup(conn)
+        except SQLAlchemyError as exc:
+            raise LedgerUnavailableError(f"cannot rebuild the ledger rollup: {exc}") from exc
+
+    def _upsert_rollup(self, conn: Any, rows: list[dict[str, Any]]) -> None:
+        deltas: dict[tuple[str, str], dict[str, Any]] = {}
+        for v in rows:
+            key = (hour_key(v["created_at"]), v["route"] or UNROUTED)
+            d = deltas.get(key)
+            if d is None:
+                d = deltas[key] = {"hour": key[0], "route": key[1], "day": v["day"],
+                                   **dict.fromkeys(ROLLUP_COUNTS, 0), **dict.fromkeys(ROLLUP_SUMS, 0.0)}
+            d["requests"] += 1
+            d["succeeded"] += 1 if v["status"] < 400 else 0
+            d["escalations"] += v["escalations"]
+            d["escalated"] += 1 if v["escalations"] > 0 else 0
+            for flag in ROLLUP_FLAGS:
+                d[f"flag_{flag}"] += 1 if f'"{flag}"' in v["flags"] else 0  # as LIKE '%"flag"%' 
+            for name in ROLLUP_SUMS:
+                d[name] += v[name]
+        conn.execute(self._rollup_upsert, list(deltas.values()))
+
+    def _build_rollup_upsert(self) -> Any:
+        """``INSERT ... ON CONFLICT (hour, route) DO UPDATE SET n = n + excluded.n`` (built once: it is costly)."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = insert(self.rollup)
+        added = {name: self.rollup.c[name] + stmt.excluded[name] for name in (*ROLLUP_COUNTS, *ROLLUP_SUMS)}
+        return stmt.on_conflict_do_update(index_elements=["hour", "route"], set_=added)
 
     def ping(self) -> bool:
         """True when the database answers."""

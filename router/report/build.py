@@ -1,7 +1,8 @@
 """The savings report: what Frugal spent, what all-large would have spent, and what it avoided.
 
-Aggregation runs in SQL, in one ``GROUP BY day, route`` query, so a report over a million rows takes
-about a second on SQLite; everything else is arithmetic over a few hundred groups. Energy and CO2e
+Aggregation runs in SQL over the hourly rollup the ledger keeps with every insert (whole hours) plus
+the raw rows of the partial hours at the period's edges, so a report over a million requests reads a
+few thousand rollup rows; everything else is arithmetic over a few hundred (day, route) groups. Energy and CO2e
 are ``{"value", "min", "max"}`` sums of the per-request bounds; "avoided" is counterfactual minus
 actual with the widest honest bounds (cf.min - actual.max, cf.max - actual.min).
 """
@@ -9,7 +10,7 @@ actual with the widest honest bounds (cf.min - actual.max, cf.max - actual.min).
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, literal, select
@@ -17,16 +18,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from router.energy.estimate import Range
 from router.errors import LedgerUnavailableError
-from router.ledger.store import Ledger
+from router.ledger.schema import ROLLUP_FLAGS, ROLLUP_SUMS, UNROUTED, hour_key
+from router.ledger.store import Ledger, to_utc_naive
 
 TIERS = ("search", "small", "large")
-UNROUTED = "none"
 CHEAP_TIERS = ("search", "small")
-REPORTED_FLAGS = ("long_prompt", "unknown_model", "unknown_price")
-_SUMS = (
-    "energy_wh", "energy_wh_min", "energy_wh_max", "co2e_g", "co2e_g_min", "co2e_g_max", "cost_usd",
-    "cf_energy_wh", "cf_energy_wh_min", "cf_energy_wh_max", "cf_co2e_g", "cf_co2e_g_min", "cf_co2e_g_max", "cf_cost_usd",
-)
+REPORTED_FLAGS = ROLLUP_FLAGS
+_SUMS = ROLLUP_SUMS
 
 
 class _Totals:
@@ -63,7 +61,8 @@ def _per_wh(requests: int, energy: Range) -> dict[str, float | None]:
     return {"value": _ratio(requests, energy.value), "min": _ratio(requests, energy.max), "max": _ratio(requests, energy.min)}
 
 
-def _query(ledger: Ledger, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
+def _raw_groups(ledger: Ledger, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
+    """Per (day, route) sums straight from ``requests`` (used for partial hours at the period's edges)."""
     t = ledger.requests
     route = func.coalesce(t.c.route, literal(UNROUTED)).label("route")
     columns = [
@@ -73,15 +72,61 @@ def _query(ledger: Ledger, since: datetime | None, until: datetime | None) -> li
         func.sum(case((t.c.status < 400, 1), else_=0)).label("succeeded"),
         func.sum(t.c.escalations).label("escalations"),
         func.sum(case((t.c.escalations > 0, 1), else_=0)).label("escalated"),
-        func.min(t.c.created_at).label("first"),
-        func.max(t.c.created_at).label("last"),
-        *(func.sum(t.c[name]).label(name) for name in _SUMS),
         *(func.sum(case((t.c.flags.like(f'%"{flag}"%'), 1), else_=0)).label(f"flag_{flag}") for flag in REPORTED_FLAGS),
+        *(func.sum(t.c[name]).label(name) for name in _SUMS),
     ]
-    query = ledger.where_period(select(*columns), since, until).group_by(t.c.day, route).order_by(t.c.day)
+    return _fetch(ledger, ledger.where_period(select(*columns), since, until).group_by(t.c.day, route))
+
+
+def _rollup_groups(ledger: Ledger, low: datetime | None, high: datetime | None) -> list[dict[str, Any]]:
+    """Per (day, route) sums from the hourly rollup for whole hours ``low <= hour < high``."""
+    r = ledger.rollup
+    names = ("requests", "succeeded", "escalations", "escalated", *(f"flag_{f}" for f in REPORTED_FLAGS), *_SUMS)
+    query = select(r.c.day, r.c.route, *(func.sum(r.c[name]).label(name) for name in names))
+    if low is not None:
+        query = query.where(r.c.hour >= hour_key(low))
+    if high is not None:
+        query = query.where(r.c.hour < hour_key(high))
+    return _fetch(ledger, query.group_by(r.c.day, r.c.route))
+
+
+def _fetch(ledger: Ledger, query: Any) -> list[dict[str, Any]]:
     try:
         with ledger.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
+    except SQLAlchemyError as exc:
+        raise LedgerUnavailableError(f"cannot read the ledger for the report: {exc}") from exc
+
+
+def _groups(ledger: Ledger, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
+    """Whole hours from the rollup, the partial hours at either edge from the raw rows."""
+    low = to_utc_naive(since) if since is not None else None
+    high = to_utc_naive(until) if until is not None else None
+    low_hour = _ceil_hour(low) if low is not None else None
+    high_hour = high.replace(minute=0, second=0, microsecond=0) if high is not None else None
+    if low_hour is not None and high_hour is not None and low_hour >= high_hour:
+        return _raw_groups(ledger, low, high)
+    groups = _rollup_groups(ledger, low_hour, high_hour)
+    if low is not None and low_hour is not None and low < low_hour:
+        groups += _raw_groups(ledger, low, low_hour)
+    if high is not None and high_hour is not None and high_hour < high:
+        groups += _raw_groups(ledger, high_hour, high)
+    return groups
+
+
+def _ceil_hour(moment: datetime) -> datetime:
+    floor = moment.replace(minute=0, second=0, microsecond=0)
+    return floor if floor == moment else floor + timedelta(hours=1)
+
+
+def _bounds(ledger: Ledger, since: datetime | None, until: datetime | None) -> tuple[Any, Any]:
+    """First and last request time in the period (two index lookups)."""
+    t = ledger.requests
+    first = ledger.where_period(select(func.min(t.c.created_at)), since, until)
+    last = ledger.where_period(select(func.max(t.c.created_at)), since, until)
+    try:
+        with ledger.engine.connect() as conn:
+            return conn.execute(first).scalar(), conn.execute(last).scalar()
     except SQLAlchemyError as exc:
         raise LedgerUnavailableError(f"cannot read the ledger for the report: {exc}") from exc
 
@@ -104,22 +149,20 @@ def build_report(
     ledger: Ledger, *, since: datetime | None = None, until: datetime | None = None, method: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The report dict of the DESIGN contract for requests with ``since <= created_at < until``."""
-    groups = _query(ledger, since, until)
+    groups = _groups(ledger, since, until)
+    first, last = _bounds(ledger, since, until)
     total = _Totals()
     by_route: dict[str, _Totals] = defaultdict(_Totals)
     by_day: dict[str, _Totals] = defaultdict(_Totals)
     day_routes: dict[str, dict[str, int]] = defaultdict(dict)
     avoided_calls = 0
-    firsts, lasts = [], []
     for group in groups:
         total.add(group)
         by_route[group["route"]].add(group)
         by_day[group["day"]].add(group)
-        day_routes[group["day"]][group["route"]] = int(group["requests"])
+        day_routes[group["day"]][group["route"]] = day_routes[group["day"]].get(group["route"], 0) + int(group["requests"])
         if group["route"] in CHEAP_TIERS:
             avoided_calls += int(group["succeeded"] or 0)
-        firsts.append(_iso(group["first"]))
-        lasts.append(_iso(group["last"]))
 
     energy, co2e = total.range("energy_wh"), total.range("co2e_g")
     cf_energy, cf_co2e = total.range("cf_energy_wh"), total.range("cf_co2e_g")
@@ -154,8 +197,8 @@ def build_report(
         "period": {
             "since": _iso(since),
             "until": _iso(until),
-            "first": min(firsts) if firsts else None,
-            "last": max(lasts) if lasts else None,
+            "first": _iso(first),
+            "last": _iso(last),
             "days": len(by_day),
         },
         "requests": total.requests,

@@ -174,7 +174,7 @@ def test_healthz_reports_each_tier(client) -> None:  # noqa: ANN001
 def test_metrics_count_requests_by_tier(client) -> None:  # noqa: ANN001
     chat(client, "hi", model="frugal-small")
     text = client.get("/metrics").text
-    assert "frugal" in text and 'route="small"' in text
+    assert 'frugal_requests_total{status="200",tier="small"} 1.0' in text
 
 
 def test_large_unavailable_degrades_to_small_and_says_so(tmp_path) -> None:  # noqa: ANN001

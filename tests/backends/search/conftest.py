@@ -11,20 +11,20 @@ from backends.search.backend import SearchOptions, TantivyBackend
 from backends.search.ingest import ingest_paths
 
 FACTS = [
-    ("Berlin Wall", "The Berlin Wall was a guarded concrete barrier that divided Berlin from 1961 to 1989. "
+    ("Berlin Wall", ("The Berlin Wall was a guarded concrete barrier that divided Berlin from 1961 to 1989. "
      "The wall fell on 9 November 1989, when East Germany opened its border crossings. "
-     "Demolition of the wall began in June 1990.", "https://example.org/berlin-wall"),
-    ("Eiffel Tower", "The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris. "
-     "It was designed by the engineering company of Gustave Eiffel and completed in 1889 for the World's Fair.",
+     "Demolition of the wall began in June 1990."), "https://example.org/berlin-wall"),
+    ("Eiffel Tower", ("The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris. "
+     "It was designed by the engineering company of Gustave Eiffel and completed in 1889 for the World's Fair."),
      "https://example.org/eiffel"),
-    ("Photosynthesis", "Photosynthesis is the process by which green plants convert light energy into chemical "
-     "energy. Chlorophyll in the chloroplasts absorbs mostly blue and red light.", None),
-    ("Mount Everest", "Mount Everest is the highest mountain above sea level, at 8,849 metres. "
-     "Tenzing Norgay and Edmund Hillary made the first confirmed ascent in 1953.", None),
-    ("Danube", "The Danube is the second-longest river in Europe after the Volga. "
-     "It flows through ten countries and empties into the Black Sea.", None),
-    ("Penicillin", "Penicillin was discovered by Alexander Fleming in 1928 at St Mary's Hospital in London. "
-     "It was the first antibiotic to be used widely.", None),
+    ("Photosynthesis", ("Photosynthesis is the process by which green plants convert light energy into chemical "
+     "energy. Chlorophyll in the chloroplasts absorbs mostly blue and red light."), None),
+    ("Mount Everest", ("Mount Everest is the highest mountain above sea level, at 8,849 metres. "
+     "Tenzing Norgay and Edmund Hillary made the first confirmed ascent in 1953."), None),
+    ("Danube", ("The Danube is the second-longest river in Europe after the Volga. "
+     "It flows through ten countries and empties into the Black Sea."), None),
+    ("Penicillin", ("Penicillin was discovered by Alexander Fleming in 1928 at St Mary's Hospital in London. "
+     "It was the first antibiotic to be used widely."), None),
 ]
 
 

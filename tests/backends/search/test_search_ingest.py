@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
+
+import pytest
 
 from backends.search.ingest import build_demo_index, index_stats, ingest_paths
 from backends.search.text import chunk_text, split_sentences
@@ -64,7 +67,7 @@ def test_long_documents_are_chunked_with_sentence_overlap() -> None:
     sentences = [f"Sentence number {i} talks about topic {i} at some length here." for i in range(60)]
     passages = chunk_text(" ".join(sentences), max_words=40, overlap=1)
     assert len(passages) > 5
-    for left, right in zip(passages, passages[1:]):
+    for left, right in itertools.pairwise(passages):
         assert split_sentences(left)[-1] == split_sentences(right)[0]
     assert all(len(p.split()) <= 40 + 10 for p in passages)
 
@@ -89,3 +92,17 @@ def test_demo_index_is_built_once_and_never_over_an_operator_index(tmp_path: Pat
     untouched = build_demo_index(tmp_path / "mine")
     assert untouched.docs == 0 and untouched.skipped
     assert index_stats(tmp_path / "mine")["docs"] == 9
+
+
+def test_a_second_writer_gets_a_clear_error(tmp_path: Path, corpus: Path) -> None:
+    from backends.search.index import WRITER_HEAP_BYTES, open_index
+    from router.errors import TierUnavailableError
+
+    ingest_paths(tmp_path / "idx", [corpus], progress=False)
+    holder = open_index(tmp_path / "idx").writer(WRITER_HEAP_BYTES, 1)
+    try:
+        with pytest.raises(TierUnavailableError, match="another process is writing"):
+            ingest_paths(tmp_path / "idx", [corpus], progress=False)
+    finally:
+        holder.rollback()
+        del holder

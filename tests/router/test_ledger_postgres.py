@@ -1,0 +1,91 @@
+"""The ledger and the report against the real PostgreSQL on 127.0.0.1:5432 (fails, never skips, if it is down).
+
+Each run works in its own schema (``search_path`` set through the URL) and drops it afterwards.
+Override the server with ``FRUGAL_TEST_POSTGRES_URL`` (a ``postgresql+psycopg://`` URL without options).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from router.errors import LedgerUnavailableError
+from router.ledger.migrations import MIGRATIONS, applied, migrate
+from router.ledger.store import Ledger
+from router.report import build_report
+from test_ledger import T0, sample_row
+from test_report import check_known_totals, known_rows
+
+BASE_URL = os.environ.get("FRUGAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    schema = f"frugal_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(BASE_URL + "?connect_timeout=5")
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {BASE_URL} is unreachable ({exc.orig}); these tests fail rather than skip")
+    try:
+        yield f"{BASE_URL}?connect_timeout=5&options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_round_trip_periods_and_recent(pg_url: str) -> None:
+    ledger = Ledger.open(pg_url)
+    try:
+        rows = [sample_row(i, T0 + timedelta(hours=i), prompt_text=f"p{i}" if i == 0 else None) for i in range(4)]
+        for row in rows:
+            ledger.record(row)
+        assert list(ledger.rows()) == rows
+        assert [r.request_id for r in ledger.rows(since=T0 + timedelta(hours=1), until=T0 + timedelta(hours=3))] == [
+            "req-1", "req-2"]
+        assert [r.request_id for r in ledger.recent(2)] == ["req-3", "req-2"]
+        with ledger.engine.connect() as conn:
+            assert conn.execute(text("SELECT current_schema()")).scalar().startswith("frugal_test_")
+    finally:
+        ledger.close()
+
+
+def test_migrations_are_idempotent_on_postgres(pg_url: str) -> None:
+    first = Ledger.open(pg_url)
+    first.close()
+    second = Ledger.open(pg_url)
+    try:
+        assert applied(second.engine) == [name for name, _ in MIGRATIONS]
+        assert migrate(second.engine) == []
+    finally:
+        second.close()
+
+
+def test_report_totals_on_postgres(pg_url: str) -> None:
+    ledger = Ledger.open(pg_url)
+    try:
+        ledger.record_many(known_rows())
+        check_known_totals(build_report(ledger, since=T0.replace(month=5, day=2)))
+    finally:
+        ledger.close()
+
+
+def test_record_failure_on_postgres_raises_ledger_unavailable(pg_url: str) -> None:
+    ledger = Ledger.open(pg_url)
+    try:
+        with ledger.engine.begin() as conn:
+            conn.execute(text("DROP TABLE requests"))
+        with pytest.raises(LedgerUnavailableError):
+            ledger.record(sample_row(1))
+    finally:
+        ledger.close()
