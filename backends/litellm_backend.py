@@ -18,7 +18,8 @@ How provider failures map onto ``router.errors`` (after the last fallback failed
     RateLimitError                                      RateLimitError         429 (retry_after from Retry-After)
     AuthenticationError, PermissionDeniedError          UpstreamError          502 naming api_key_env
     NotFoundError, BadRequestError, UnprocessableEntity UpstreamError          502 naming model/api_base/options
-    APIConnectionError, ServiceUnavailable, BadGateway  TierUnavailableError   503 (cannot reach the tier)
+    APIConnectionError, ServiceUnavailable, BadGateway  TierUnavailableError   503 (cannot reach the tier;
+    or any error caused by a refused connection)                             litellm reports these as 500s)
     InternalServerError, malformed answers, the rest    UpstreamError          502 (it answered, wrongly)
 
 A 503 means "the large tier is not there", which the dispatcher may answer by degrading to the small
@@ -106,6 +107,22 @@ def _retry_after(exc: Exception) -> float | None:
     return None
 
 
+def _unreachable(exc: BaseException) -> bool:
+    """Whether the cause chain shows the server could not be reached (litellm reports it as a 500)."""
+    import httpx
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (httpx.ConnectError, ConnectionError)):
+            return True
+        if type(current).__name__ == "APIConnectionError" and type(current).__module__.startswith("openai"):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def _is_malformed(detail: str) -> bool:
     lowered = detail.lower()
     return any(marker in lowered for marker in ("expecting value", "json", "unterminated string", "validation error"))
@@ -180,7 +197,8 @@ class LiteLLMBackend(Backend):
         if isinstance(exc, (litellm.BadRequestError, litellm.UnprocessableEntityError)):
             return UpstreamError(f"{where} refused the request; check {self.tier}.model, {self.tier}.api_base and "
                                  f"{self.tier}.options: {detail}", param=f"{self.tier}.model")
-        if isinstance(exc, (litellm.ServiceUnavailableError, litellm.BadGatewayError, litellm.APIConnectionError)):
+        if isinstance(exc, (litellm.ServiceUnavailableError, litellm.BadGatewayError, litellm.APIConnectionError)) or (
+                _unreachable(exc)):
             return TierUnavailableError(f"cannot reach the {where}; check that it runs and {self.tier}.api_base: {detail}")
         if isinstance(exc, litellm.InternalServerError) and _is_malformed(detail):
             return UpstreamError(f"{where} sent a malformed answer: {detail}")

@@ -24,13 +24,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable
 
-from sqlalchemy import create_engine, func, insert, literal, select, text  # noqa: E402
+from sqlalchemy import create_engine, func, insert, literal, select, text
 
-from router.ledger.row import LedgerRow  # noqa: E402
-from router.ledger.store import Ledger  # noqa: E402
-from router.report import build_report  # noqa: E402
+from router.ledger.row import LedgerRow
+from router.ledger.store import Ledger
+from router.report import build_report
 
 ROUTES = ("search", "small", "large")
 WEIGHTS = (0.40, 0.35, 0.25)

@@ -153,15 +153,18 @@ def run_vital(vital: Path, nq: Path, nq_sample: int, seed: int, workdir: Path) -
     for q in questions[:50]:  # warm-up: page cache and lazy structures
         backend.answer(CompletionRequest(messages=[Message("user", q["question"])]))
     latencies, cpu, accepted, hits = [], [], 0, 0
+    nq_rows: list[dict[str, Any]] = []
     for q in questions:
         request = CompletionRequest(messages=[Message("user", q["question"])])
         started = time.perf_counter()
         completion = backend.answer(request)
         latencies.append((time.perf_counter() - started) * 1000)
         cpu.append((completion.cpu_seconds or 0.0) * 1000)
+        hit = answer_hit(completion.text.split("\n\nSources:")[0], q["answer"])
+        nq_rows.append({"found": bool(completion.sources), "confidence": completion.confidence or 0.0, "hit": hit})
         if completion.sufficient:
             accepted += 1
-            hits += answer_hit(completion.text.split("\n\nSources:")[0], q["answer"])
+            hits += hit
     latencies.sort()
     return {
         "index": {"docs": summary.docs, "passages": summary.passages, "skipped": len(summary.skipped),
@@ -169,6 +172,7 @@ def run_vital(vital: Path, nq: Path, nq_sample: int, seed: int, workdir: Path) -
         "nq_questions": len(questions),
         "nq_accepted_share": round(accepted / len(questions), 4),
         "nq_hit_rate_among_accepted": round(hits / accepted, 4) if accepted else None,
+        "nq_gate_curve": gate_curve(nq_rows),
         "latency_ms_p50": round(statistics.median(latencies), 3),
         "latency_ms_p99": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 3),
         "cpu_ms_per_query_median": round(statistics.median(cpu), 3),

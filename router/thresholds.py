@@ -33,7 +33,7 @@ class ThresholdSpec:
 
 GATE_THRESHOLDS: tuple[ThresholdSpec, ...] = (
     ThresholdSpec(
-        "search.min_confidence", 0.5, 0.0, 1.0,
+        "search.min_confidence", 0.65, 0.0, 1.0,
         "search answers with a retrieval confidence below this escalate to the next tier",
     ),
     ThresholdSpec(

@@ -124,6 +124,7 @@ class EcoLogitsAdapter:
         mix = self._mixes.find_electricity_mix(zone=used_zone)
         if mix is None:
             self.gwp_kg_per_kwh(used_zone)  # raises with the list of zones
+            raise AssertionError("unreachable")
         result = self._compute(
             output_token_count=output_tokens,
             request_latency=math.inf if latency_s is None else latency_s,

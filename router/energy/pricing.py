@@ -45,7 +45,7 @@ class PriceBook:
             prompt_cost, completion_cost = litellm.cost_per_token(
                 model=model, prompt_tokens=max(0, prompt_tokens), completion_tokens=max(0, completion_tokens)
             )
-        except Exception as exc:  # litellm raises several unrelated types for an unknown model
+        except Exception as exc:  # noqa: BLE001 - litellm raises many unrelated types for an unknown model
             log.warning("no litellm price for model %r (%s); cost counted as unknown", model, type(exc).__name__)
             self._unpriced.add(model)
             return None

@@ -170,11 +170,10 @@ class Ledger:
 
     def _build_rollup_upsert(self) -> Any:
         """``INSERT ... ON CONFLICT (hour, route) DO UPDATE SET n = n + excluded.n`` (built once: it is costly)."""
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        stmt = insert(self.rollup)
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        stmt: Any = dialect.insert(self.rollup)
         added = {name: self.rollup.c[name] + stmt.excluded[name] for name in (*ROLLUP_COUNTS, *ROLLUP_SUMS)}
         return stmt.on_conflict_do_update(index_elements=["hour", "route"], set_=added)
 

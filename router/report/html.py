@@ -123,8 +123,9 @@ def render_html(report: dict[str, Any]) -> str:
     av, cf = report["avoided"], report["counterfactual"]
     cards = [
         ("Requests", _num("requests", report["requests"])),
-        ("Large-model calls avoided", f'{_num("avoided.large_calls", av["large_calls"])} '
-         f'<span class="rng">({_percent("avoided.large_calls_share", av["large_calls_share"])} of requests)</span>'),
+        ("Large-model calls avoided", (
+            f'{_num("avoided.large_calls", av["large_calls"])} '
+            f'<span class="rng">({_percent("avoided.large_calls_share", av["large_calls_share"])} of requests)</span>')),
         ("Energy avoided", _ranged("avoided.energy_wh", av["energy_wh"], "Wh")
          + f' <span class="rng">({_percent("avoided.energy_share", av["energy_share"])} of all-large)</span>'),
         ("CO2e avoided", _ranged("avoided.co2e_g", av["co2e_g"], "g")),

@@ -157,3 +157,18 @@ def test_config_rejects_inconsistent_bounds_and_unknown_zones() -> None:
         EnergyConfig(unknown_key=1)  # type: ignore[call-arg]
     with pytest.raises(EnergyTableError, match="zone"):
         EnergyEstimator(EnergyConfig(zone="XXX"))
+
+
+def test_calibrate_power_without_codecarbon_says_what_to_install() -> None:
+    import importlib.util
+
+    from router.energy.calibrate import INSTALL_HINT, calibrate_power
+    from router.errors import FrugalError
+
+    if importlib.util.find_spec("codecarbon") is not None:
+        with pytest.raises(FrugalError, match="at least 2 seconds"):
+            calibrate_power(0.5)
+        return
+    with pytest.raises(FrugalError) as info:
+        calibrate_power(2.0)
+    assert info.value.message == INSTALL_HINT and "frugal-router[power]" in INSTALL_HINT

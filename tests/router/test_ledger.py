@@ -34,7 +34,7 @@ def sample_row(i: int, created_at: datetime = T0, **overrides: object) -> Ledger
 
 
 @pytest.fixture
-def ledger(tmp_path: Path):  # noqa: ANN201
+def ledger(tmp_path: Path):
     store = Ledger.open(f"sqlite:///{tmp_path / 'sub' / 'ledger.sqlite3'}")
     yield store
     store.close()
@@ -97,7 +97,7 @@ def test_migrated_table_matches_the_schema_the_code_uses(ledger: Ledger) -> None
 def test_appended_migrations_run_once_in_order(ledger: Ledger) -> None:
     calls: list[str] = []
 
-    def add_thresholds(conn) -> None:  # noqa: ANN001 - the shape issue 7 will use
+    def add_thresholds(conn) -> None:
         calls.append("t")
         conn.execute(text("CREATE TABLE thresholds (tier VARCHAR(16) PRIMARY KEY, value FLOAT NOT NULL)"))
 

@@ -14,13 +14,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
+from test_ledger import T0, sample_row
+from test_report import check_known_totals, known_rows
 
 from router.errors import LedgerUnavailableError
 from router.ledger.migrations import MIGRATIONS, applied, migrate
 from router.ledger.store import Ledger
 from router.report import build_report
-from test_ledger import T0, sample_row
-from test_report import check_known_totals, known_rows
 
 BASE_URL = os.environ.get("FRUGAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

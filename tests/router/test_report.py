@@ -85,7 +85,7 @@ def check_known_totals(report: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path):  # noqa: ANN201
+def ledger(tmp_path: Path):
     store = Ledger.open(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
     store.record_many(known_rows())
     yield store
