@@ -3,7 +3,9 @@
 Starts ``bench/upstream.py`` (an instant OpenAI-compatible server) and ``frugal serve`` whose large tier
 points at it through litellm, then sends the same request (a) straight to the upstream, (b) through
 Frugal forced to the large tier (``frugal-large``: HTTP + validation + litellm + energy + ledger), and
-(c) through Frugal with automatic routing to the large tier (adds the classifier). Reports p50/p99
+(c) through Frugal with automatic routing to the large tier (adds the classifier), and (d) through a
+Frugal whose large tier is the in-process echo backend: the floor of the pipeline itself (HTTP,
+validation, energy estimate, ledger write) with no upstream call and no litellm. Reports p50/p99
 latency at concurrency 1 and 16, the overhead (b - a, c - a) and peak RSS idle and under load.
 
 Run: ``.venv/bin/python bench/gateway.py [--requests 300] [--out bench/results/gateway.json]``
@@ -109,11 +111,22 @@ def main() -> int:
             "  max_concurrency: 64\n",
             encoding="utf-8",
         )
+        echo_config = Path(data_dir) / "echo.yaml"
+        echo_config.write_text(
+            f"data_dir: {data_dir}/echo\ndemo_index: false\n"
+            "search:\n  backend: echo\n  enabled: false\nsmall:\n  backend: echo\n  enabled: false\n"
+            "large:\n  backend: echo\n  max_concurrency: 64\n",
+            encoding="utf-8",
+        )
+        echo_port = free_port()
         upstream = subprocess.Popen([sys.executable, str(ROOT / "bench/upstream.py"), str(up_port)], env=env)
         frugal = subprocess.Popen([str(Path(sys.executable).parent / "frugal"), "serve", "--config", str(config),
                                    "--port", str(frugal_port), "--log-level", "warning"], env={**env, "OPENAI_API_KEY": "x"},
                                   cwd=ROOT)
+        echo = subprocess.Popen([str(Path(sys.executable).parent / "frugal"), "serve", "--config", str(echo_config),
+                                 "--port", str(echo_port), "--log-level", "warning"], env=env, cwd=ROOT)
         try:
+            wait_ready(f"http://127.0.0.1:{echo_port}/v1/models")
             wait_ready(f"http://127.0.0.1:{up_port}/v1/models")
             wait_ready(f"http://127.0.0.1:{frugal_port}/healthz".replace("/healthz", "/v1/models"))
             time.sleep(1.0)
@@ -128,8 +141,12 @@ def main() -> int:
                                                      concurrency=concurrency)))
                 auto = summary(asyncio.run(measure(frugal_url, "frugal-auto", requests=args.requests,
                                                    concurrency=concurrency)))
+                in_process = summary(asyncio.run(measure(f"http://127.0.0.1:{echo_port}/v1/chat/completions",
+                                                         "frugal-large", requests=args.requests,
+                                                         concurrency=concurrency)))
                 results[f"c{concurrency}"] = {
                     "direct": direct, "frugal_forced_large": forced, "frugal_auto": auto,
+                    "frugal_echo_backend": in_process,
                     "overhead_forced_p50_ms": forced["p50_ms"] - direct["p50_ms"],
                     "overhead_forced_p99_ms": forced["p99_ms"] - direct["p99_ms"],
                     "overhead_auto_p50_ms": auto["p50_ms"] - direct["p50_ms"],
@@ -139,7 +156,7 @@ def main() -> int:
             results["loaded_rss_mb"] = current
             results["peak_rss_mb"] = peak
         finally:
-            for process in (frugal, upstream):
+            for process in (frugal, echo, upstream):
                 process.terminate()
                 process.wait(timeout=30)
     results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}

@@ -26,6 +26,7 @@ from router.thresholds import ThresholdStore, policy_values
 
 log = logging.getLogger(__name__)
 
+HEALTH_TTL_S = 2.0
 NEXT_TIER: dict[Tier, Tier | None] = {"search": "small", "small": "large", "large": None}
 LARGE_UNAVAILABLE_HELP = (
     "the large tier is not available; configure it with FRUGAL_LARGE__MODEL (a litellm model string such as "
@@ -102,6 +103,7 @@ class Dispatcher:
         self.max_escalations = max_escalations
         self.on_large_unavailable = on_large_unavailable
         self.store_text = store_text
+        self._health: dict[str, tuple[float, bool]] = {}
 
     async def answer(self, routed: RoutedRequest) -> Outcome:
         """Run the pipeline to completion (non-streaming)."""
@@ -157,14 +159,25 @@ class Dispatcher:
         return prediction, time.thread_time() - start
 
     async def _available(self, tier: Tier) -> bool:
+        """Whether the tier can answer, from a health probe cached for ``HEALTH_TTL_S`` seconds."""
         backend = self.backends.get(tier)
         if backend is None:
             return False
+        now = time.monotonic()
+        cached = self._health.get(tier)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         try:
-            return (await backend.health()).ready
+            ready = (await backend.health()).ready
         except Exception:  # a health probe must never fail a request
             log.warning("health check of the %s tier failed", tier, exc_info=True)
-            return False
+            ready = False
+        self._health[tier] = (now + HEALTH_TTL_S, ready)
+        return ready
+
+    def _mark_unavailable(self, tier: Tier) -> None:
+        """Remember that a tier just failed to connect, so the next requests skip it for a while."""
+        self._health[tier] = (time.monotonic() + HEALTH_TTL_S, False)
 
     async def _attempt_chain(
         self, routed: RoutedRequest, decision: _Decision, attempts: list[Attempt], *, live: bool, created: int,
@@ -183,27 +196,41 @@ class Dispatcher:
             next_tier = None if degraded else NEXT_TIER[tier]
             can_escalate = not forced and next_tier is not None and len(attempts) < self.max_escalations
             request = self._request_for(routed, tier, context)
+            stream: AsyncIterator[TextDelta | Completion] | None = None
+            first: TextDelta | Completion | None = None
+            wall = time.perf_counter()
             try:
                 if live and not can_escalate:
-                    yield self._stream_started(routed, decision, attempts, tier, degraded)
-                    streamed = True
-                    completion, elapsed = None, time.perf_counter()
-                    async for event in self._stream(tier, request):
-                        if isinstance(event, TextDelta):
-                            yield event
-                        else:
-                            completion = event
-                    if completion is None:
-                        raise FrugalError(f"the {tier} tier ended its stream without a final answer")
-                    elapsed = time.perf_counter() - elapsed
+                    stream = self._stream(tier, request)
+                    first = await anext(stream, None)  # failures before any text may still escalate or degrade
                 else:
                     completion, elapsed = await self._complete(tier, request)
             except FrugalError as exc:
-                if not can_escalate:
+                if can_escalate:
+                    attempts.append(self._failed_attempt(tier, exc))
+                    tier = next_tier
+                    continue
+                if not (isinstance(exc, TierUnavailableError) and tier == "large" and not forced):
                     raise
-                attempts.append(self._failed_attempt(tier, exc))
-                tier = next_tier
+                self._mark_unavailable(tier)
+                tier, final, degraded = self._skip_unavailable(tier, forced, attempts, degraded)
+                if final is not None:
+                    break
                 continue
+            if stream is not None:
+                yield self._stream_started(routed, decision, attempts, tier, degraded)
+                streamed = True
+                completion = first if isinstance(first, Completion) else None
+                if isinstance(first, TextDelta):
+                    yield first
+                async for event in stream:
+                    if isinstance(event, TextDelta):
+                        yield event
+                    else:
+                        completion = event
+                if completion is None:
+                    raise FrugalError(f"the {tier} tier ended its stream without a final answer")
+                elapsed = time.perf_counter() - wall
             attempt = self._attempt(tier, completion, elapsed)
             attempts.append(attempt)
             if completion.sufficient or not can_escalate:
@@ -331,13 +358,10 @@ class Dispatcher:
         row.route = outcome.route
         row.decision_ms = outcome.decision_ms
         self._fill_scores(row, outcome.scores)
-        e, cf = outcome.estimate, outcome.counterfactual
-        row.energy_wh, row.energy_wh_min, row.energy_wh_max = e.energy_wh.value, e.energy_wh.min, e.energy_wh.max
-        row.co2e_g, row.cost_usd = e.co2e_g.value, e.cost_usd
-        row.cf_energy_wh, row.cf_energy_wh_min, row.cf_energy_wh_max = (
-            cf.energy_wh.value, cf.energy_wh.min, cf.energy_wh.max)
-        row.cf_co2e_g, row.cf_cost_usd = cf.co2e_g.value, cf.cost_usd
-        row.flags = list(outcome.flags) + ([f"degraded:{outcome.degraded}"] if outcome.degraded else [])
+        row.apply_estimates(outcome.estimate, outcome.counterfactual)
+        if outcome.degraded:
+            row.flags.append(f"degraded:{outcome.degraded}")
+        e = outcome.estimate
         if self.store_text:
             row.prompt_text = routed.completion_request.last_user_text()
             row.answer_text = outcome.completion.text
@@ -360,9 +384,7 @@ class Dispatcher:
             spent = decision.estimate
             for attempt in attempts:
                 spent = spent + attempt.estimate
-            row.energy_wh, row.energy_wh_min, row.energy_wh_max = (
-                spent.energy_wh.value, spent.energy_wh.min, spent.energy_wh.max)
-            row.co2e_g = spent.co2e_g.value
+            row.apply_estimates(spent, Estimate.zero())
         try:
             await asyncio.to_thread(self.ledger.record, row)
         except FrugalError:

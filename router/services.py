@@ -91,6 +91,7 @@ def build_services(settings: Settings, *, load_classifier: bool = True) -> Servi
         classifier = load(settings.classifier)
     backends = build_backends(settings, problems)
     estimator = EnergyEstimator(settings.energy)
+    estimator.warm()
     ledger = Ledger.open(settings.resolved_ledger_url())
     metrics = Metrics()
     dispatcher = Dispatcher(

@@ -1,18 +1,20 @@
 """One self-contained HTML report that opens offline and reads well for a non-engineer.
 
-Charts are inline SVG drawn by pygal with its JavaScript turned off (pygal otherwise links a CDN), so
-the file has no external references at all. Every number shown carries ``data-key`` (its path in the
+Charts are inline SVG drawn by pygal with its JavaScript turned off (pygal otherwise links a CDN) and
+its inline config script removed, so the file has no scripts and no external references at all. Every number shown carries ``data-key`` (its path in the
 JSON report) and ``data-value`` (the exact figure), which the tests check against the JSON report.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 from typing import Any
 
 from router.report.render import fmt
 
+_PYGAL_SCRIPT = re.compile(r'<script type="text/javascript">.*?</script>', re.DOTALL)
 TIER_COLOURS = {"search": "#2a9d8f", "small": "#e9c46a", "large": "#e76f51", "none": "#8d99ae"}
 
 _CSS = """
@@ -148,7 +150,9 @@ def render_html(report: dict[str, Any]) -> str:
     tiers = f"""<table><tr><th>tier</th><th>requests</th><th>share</th><th>energy (Wh)</th><th>CO2e (g)</th><th>cost (USD)</th></tr>
 {tier_rows}</table><p>Escalations: {_num("escalations.total", esc["total"])} in {_num("escalations.requests", esc["requests"])} requests;
 failed requests: {_num("failed", report.get("failed", 0))}.</p>"""
-    charts = "".join(f'<div class="chart"><h3>{escape(title)}</h3>{svg}</div>' for title, svg in _charts(report))
+    charts = "".join(
+        f'<div class="chart"><h3>{escape(title)}</h3>{_PYGAL_SCRIPT.sub("", svg)}</div>' for title, svg in _charts(report)
+    )
     data = json.dumps(report).replace("</", "<\\/")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">

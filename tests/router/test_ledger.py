@@ -127,3 +127,18 @@ def test_bad_urls_and_unreachable_databases_are_clear_errors(tmp_path: Path) -> 
         Ledger.open("not a url")
     with pytest.raises(LedgerUnavailableError, match="cannot open"):
         Ledger.open("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_concurrent_writers_keep_rows_and_rollup_consistent(ledger: Ledger) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def write(worker: int) -> None:
+        for i in range(40):
+            ledger.record(sample_row(worker * 1000 + i, T0 + timedelta(minutes=i % 3)))
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(write, range(6)))
+    with ledger.engine.connect() as conn:
+        rolled = conn.execute(text("SELECT SUM(requests), SUM(escalations) FROM request_rollup")).one()
+    assert len(list(ledger.rows())) == 240
+    assert tuple(rolled) == (240, 240)

@@ -89,3 +89,28 @@ def test_record_failure_on_postgres_raises_ledger_unavailable(pg_url: str) -> No
             ledger.record(sample_row(1))
     finally:
         ledger.close()
+
+
+def test_rollup_rebuild_and_edges_agree_with_python_sums_on_postgres(pg_url: str) -> None:
+    import random
+    import sys
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from test_report import _check_against_python
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from ledger import synthetic_row
+
+    rng = random.Random(5)
+    ledger = Ledger.open(pg_url)
+    try:
+        ledger.record_many([synthetic_row(rng, i) for i in range(1500)])
+        t0 = datetime(2026, 1, 1, tzinfo=UTC)
+        window = (t0 + timedelta(days=20, hours=5, minutes=31), t0 + timedelta(days=200, hours=1, seconds=7))
+        _check_against_python(ledger, *window)
+        ledger.rebuild_rollup()  # the SQL back-fill (to_char hours) must match the Python-side hour keys
+        _check_against_python(ledger, *window)
+        _check_against_python(ledger, None, None)
+    finally:
+        ledger.close()

@@ -170,7 +170,7 @@ def test_html_numbers_match_the_json_report(report: dict[str, Any]) -> None:
     page = render_html(report)
     parser = _Tagged()
     parser.feed(page)
-    assert parser.external == [] and "<script src" not in page
+    assert parser.external == [] and "<script src" not in page and "text/javascript" not in page
     required = {"requests", "energy_wh.value", "energy_wh.min", "energy_wh.max", "co2e_g.value", "cost_usd",
                 "counterfactual.energy_wh.value", "avoided.large_calls", "avoided.energy_wh.value",
                 "avoided.co2e_g.value", "avoided.cost_usd", "avoided.energy_share", "requests_per_wh.value",
