@@ -138,17 +138,24 @@ def _live_thresholds(settings: Any, store: Any) -> Any:
     return load_persisted_thresholds(settings, store)
 
 
-def _jsonl_texts(path: Path) -> list[str]:
+def _read_jsonl(path: Path) -> list[tuple[int, Any]]:
+    """(line number, parsed object) for each non-blank line; a clear error for a missing file or bad JSON."""
     if not path.exists():
-        raise FrugalError(f"input file {path} does not exist")
-    texts = []
+        raise FrugalError(f"file {path} does not exist")
+    rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            rows.append((number, json.loads(line)))
         except json.JSONDecodeError as exc:
             raise FrugalError(f"{path}:{number}: not valid JSON ({exc})") from exc
+    return rows
+
+
+def _jsonl_texts(path: Path) -> list[str]:
+    texts = []
+    for number, row in _read_jsonl(path):
         value = row.get("text", row.get("prompt")) if isinstance(row, dict) else None
         if not isinstance(value, str):
             raise FrugalError(f"{path}:{number}: needs a string `text` or `prompt` field")
@@ -204,16 +211,8 @@ def evaluate(
 
 
 def _labelled_rows(path: Path) -> list[dict[str, str]]:
-    if not path.exists():
-        raise FrugalError(f"data file {path} does not exist")
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise FrugalError(f"{path}:{number}: not valid JSON ({exc})") from exc
+    for number, row in _read_jsonl(path):
         if not isinstance(row, dict) or not isinstance(row.get("text"), str) or row.get("tier") not in (
                 "search", "small", "large"):
             raise FrugalError(f"{path}:{number}: needs `text` and `tier` (search|small|large)")
