@@ -235,7 +235,9 @@ class LiteLLMBackend(Backend):
         if self.tier == "large" and not text.strip() and finish != "length":
             raise UpstreamError(f"the {self.tier} tier model {target.model} returned no answer (finish_reason={finish})")
         completion = Completion(text=text, model=target.model, finish_reason=finish or "stop",
-                                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+                                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                                sources=[passage.source for passage in request.context],
+                                passages=list(request.context))
         if self.tier != "large":
             threshold = self.options.min_confidence if request.min_confidence is None else request.min_confidence
             verdict = judge_answer(request.last_user_text(), text, min_confidence=threshold,

