@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 
-.PHONY: install serve test test-fast bench lint clean-venv
+.PHONY: install serve test test-fast bench lint clean-venv browser
 
 install: $(STAMP)
 
@@ -21,7 +21,11 @@ $(STAMP): pyproject.toml
 serve: install
 	$(BIN)/frugal serve --host 127.0.0.1 --port 8000
 
-test: install
+# The dashboard's browser test drives Debian's chromium through Playwright (never `playwright install`).
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+test: install browser
 	$(BIN)/python -m router.devtools.check_postgres
 	$(BIN)/python -m pytest -q -rs
 

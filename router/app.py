@@ -10,6 +10,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from router import __version__
+from router.admin.persistence import start_threshold_sync
+from router.admin.routes import dashboard_router
+from router.admin.routes import router as admin_router
 from router.api.errors import install_error_handlers
 from router.api.routes import router as api_router
 from router.services import Services, build_services
@@ -20,17 +23,20 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
     """Create the Frugal ASGI app; ``services`` may be given pre-built (tests, benchmarks)."""
+    settings.check_safe_bind()  # no admin key: the admin API is served on loopback only
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         built = services or await asyncio.to_thread(build_services, settings)
         app.state.services = built
+        app.state.threshold_sync = await start_threshold_sync(built)  # persisted thresholds win over config
         for tier, backend in built.backends.items():
             state = await backend.health()
             log.info("%s tier: %s (%s)", tier, "ready" if state.ready else "not ready", state.detail or backend.name)
         try:
             yield
         finally:
+            await app.state.threshold_sync.stop()
             if services is None:
                 await built.aclose()
 
@@ -42,4 +48,6 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     )
     install_error_handlers(app)
     app.include_router(api_router)
+    app.include_router(admin_router)
+    app.include_router(dashboard_router)
     return app

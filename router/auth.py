@@ -1,19 +1,53 @@
-"""Bearer-key checks: client keys (stored as sha256 digests) for /v1, the admin key for /admin."""
+"""Key checks: client keys (stored as sha256 digests) for /v1, the admin key for /admin.
+
+The admin key is accepted as ``Authorization: Bearer <key>`` (API clients, the dashboard's form) or as
+the password of HTTP Basic credentials (any user name), which is how a browser opens the dashboard page.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
+import re
+import secrets
 
 from fastapi import Request
 
 from router.errors import AuthenticationError
-from router.settings import AuthConfig
+from router.settings import AuthConfig, SettingsError
 
 
 def hash_key(key: str) -> str:
     """The sha256 hex digest under which a client key is stored."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def new_key() -> str:
+    """A fresh random key (``fr-`` + 43 URL-safe characters, 256 bits)."""
+    return "fr-" + secrets.token_urlsafe(32)
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time comparison that also accepts non-ASCII input."""
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    """(user, password) of an ``Authorization: Basic …`` header, if any."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+_ACTOR_NAME = re.compile(r"[^A-Za-z0-9_.@+-]")
 
 
 def bearer_token(request: Request) -> str | None:
@@ -30,7 +64,15 @@ class KeyChecker:
 
     def __init__(self, config: AuthConfig) -> None:
         self.client_hashes = {digest.lower() for digest in config.client_key_hashes}
+        malformed = [d for d in self.client_hashes if not re.fullmatch(r"[0-9a-f]{64}", d)]
+        if malformed:
+            raise SettingsError(
+                f"auth.client_key_hashes must hold sha256 hex digests (64 hex characters); got {malformed[0][:20]!r}. "
+                "Make one with `frugal keys hash`.")
         self.admin_key = config.admin_key.get_secret_value() if config.admin_key else None
+        if self.admin_key is not None and not re.fullmatch(r"[\x21-\x7e]{8,}", self.admin_key):
+            raise SettingsError("auth.admin_key must be at least 8 printable ASCII characters without spaces "
+                                "(HTTP headers carry it); make one with `frugal keys new`")
 
     def client(self, request: Request) -> str | None:
         """Return the caller's key id (a digest prefix), or None when client keys are not configured."""
@@ -40,15 +82,29 @@ class KeyChecker:
         if token is None:
             raise AuthenticationError("missing API key: send 'Authorization: Bearer <key>'")
         digest = hash_key(token)
-        if not any(hmac.compare_digest(digest, known) for known in self.client_hashes):
+        if not any(_same(digest, known) for known in self.client_hashes):
             raise AuthenticationError("invalid API key")
         return digest[:12]
 
     def admin(self, request: Request) -> str:
-        """Require the admin key (when one is configured); return the actor name for the audit trail."""
+        """Require the admin key (when one is configured); return the actor name for the audit trail.
+
+        The actor is ``admin:<key digest prefix>``, followed by the self-declared name of the Basic user
+        or the ``x-frugal-actor`` header when given (anyone holding the key can claim any name).
+        """
         if self.admin_key is None:
-            return "local-admin"
+            return _actor("local-admin", request.headers.get("x-frugal-actor"))
         token = bearer_token(request)
-        if token is None or not hmac.compare_digest(token, self.admin_key):
-            raise AuthenticationError("admin endpoints need 'Authorization: Bearer <admin key>'")
-        return "admin:" + hash_key(token)[:8]
+        claimed = request.headers.get("x-frugal-actor")
+        if token is None:
+            basic = basic_credentials(request)
+            if basic is not None:
+                claimed, token = claimed or basic[0], basic[1]
+        if token is None or not _same(token, self.admin_key):
+            raise AuthenticationError("admin endpoints need the admin key: 'Authorization: Bearer <admin key>'")
+        return _actor("admin:" + hash_key(token)[:8], claimed)
+
+
+def _actor(base: str, claimed: str | None) -> str:
+    name = _ACTOR_NAME.sub("", claimed or "")[:64]
+    return f"{base} ({name})" if name else base

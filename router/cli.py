@@ -24,6 +24,8 @@ index_app = typer.Typer(help="Manage the search index.", no_args_is_help=True)
 thresholds_app = typer.Typer(help="Show and change routing thresholds.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 app.add_typer(thresholds_app, name="thresholds")
+keys_app = typer.Typer(help="Make admin and client keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", envvar="FRUGAL_CONFIG", help="YAML config file")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", envvar="FRUGAL_DATA_DIR", help="data directory")]
@@ -257,7 +259,7 @@ def index_stats_cmd(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> No
 @thresholds_app.command("show")
 def thresholds_show(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Print every threshold with its current value and valid range."""
-    from router.thresholds import ThresholdStore, all_specs, policy_values
+    from router.thresholds import ThresholdStore, all_specs
 
     try:
         settings = _settings(config, data_dir)
@@ -266,6 +268,103 @@ def thresholds_show(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> No
     except FrugalError as exc:
         _fail(exc)
     _echo_json({name: {**spec.to_dict(), "value": values[name]} for name, spec in store.specs.items()})
+
+
+@thresholds_app.command("set")
+def thresholds_set(
+    assignments: Annotated[list[str], typer.Argument(help="NAME=VALUE pairs, e.g. route.large=0.3")],
+    reason: Annotated[str, typer.Option(help="why: kept in the audit trail")],
+    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+) -> None:
+    """Change thresholds in the shared database (all at once or none); servers pick it up within a poll."""
+    from router.admin.commands import set_thresholds
+
+    try:
+        change = set_thresholds(_settings(config, data_dir), assignments, reason)
+    except FrugalError as exc:
+        _fail(exc)
+    _echo_json(change.to_dict())
+
+
+@thresholds_app.command("history")
+def thresholds_history(
+    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+    limit: Annotated[int, typer.Option(min=1, help="how many changes")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per change")] = False,
+) -> None:
+    """Print the audit trail, newest first: version, when, who, old -> new, why."""
+    from router.admin.commands import threshold_history
+
+    try:
+        changes = threshold_history(_settings(config, data_dir), limit)
+    except FrugalError as exc:
+        _fail(exc)
+    for change in changes:
+        data = change.to_dict()
+        if as_json:
+            _echo_json(data)
+            continue
+        diff = ", ".join(f"{name} {c['old']} -> {c['new']}" for name, c in data["changes"].items())
+        typer.echo(f"v{data['version']}  {data['changed_at'][:19]}  {data['actor']}  {diff}  ({data['reason']})")
+
+
+@app.command()
+def calibrate(
+    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+    data: Annotated[Path | None, typer.Option("--data", help="labelled JSONL (`text`, `tier`)")] = None,
+    large_share: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, help="target large-tier share of logged traffic")] = None,
+    max_under_routing: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="largest share of large-labelled requests sent to a cheaper tier")] = 0.02,
+    since: Annotated[datetime | None, typer.Option(help="traffic mode: only requests since")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="traffic mode: most recent requests to use")] = 10_000,
+    energy_wh: Annotated[list[str] | None, typer.Option("--energy-wh", help="TIER=WH energy per request override")] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="change the live thresholds (default: dry run)")] = False,
+    reason: Annotated[str | None, typer.Option(help="audit-trail reason when applying")] = None,
+) -> None:
+    """Choose route.large/route.search from labelled data (least energy within an under-routing bound) or traffic."""
+    from router.admin.calibration import CalibrationRequest
+    from router.admin.commands import calibrate as run
+    from router.admin.commands import parse_assignments
+
+    try:
+        settings = _settings(config, data_dir)
+        overrides = {tier: float(wh) for tier, wh in parse_assignments(energy_wh or []).items()}
+        examples = None if data is None else [(row["text"], row["tier"]) for row in _labelled_rows(data)]
+        job = CalibrationRequest(examples=examples, large_share=large_share, max_under_routing=max_under_routing,
+                                 since=since, limit=limit, energy_wh=overrides)
+        result = run(settings, job, apply=apply, reason=reason)
+    except (FrugalError, ValueError) as exc:
+        _fail(exc)
+    typer.echo(json.dumps(result, indent=2, default=str))
+    for label in ("current", "proposed"):
+        o = result[label]
+        typer.echo(f"{label:>8}: route.large={o['thresholds']['route.large']:.4g} route.search="
+                   f"{o['thresholds']['route.search']:.4g} shares={ {t: round(v, 3) for t, v in o['shares'].items()} } "
+                   f"Wh/request={o['energy_wh_per_request']:.3g} under={o['under_routing']} over={o['over_routing']}",
+                   err=True)
+
+
+@keys_app.command("hash")
+def keys_hash(key: Annotated[str | None, typer.Argument(help="the key; omit to type it or pipe it in")] = None) -> None:
+    """Print the sha256 digest of a client key, for auth.client_key_hashes."""
+    from router.auth import hash_key
+
+    if key is None:
+        key = typer.prompt("key", hide_input=True) if sys.stdin.isatty() else sys.stdin.readline()
+    key = key.strip()
+    if not key:
+        _fail(ValueError("empty key"))
+    typer.echo(hash_key(key))
+
+
+@keys_app.command("new")
+def keys_new() -> None:
+    """Make a random key; print it (give it to the client or use it as the admin key) and its digest."""
+    from router.auth import hash_key, new_key
+
+    key = new_key()
+    _echo_json({"key": key, "sha256": hash_key(key)})
 
 
 @app.command()

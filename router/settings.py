@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     store_text: bool = Field(default=False, description="store prompt and answer text in the ledger")
     demo_index: bool = Field(default=True, description="build the demo index when no index exists")
     thresholds: dict[str, float] = Field(default_factory=dict, description="initial threshold overrides")
+    thresholds_poll_s: float = Field(
+        default=2.0, gt=0, le=3600, description="seconds between checks for threshold changes made elsewhere"
+    )
     search: TierConfig = Field(default_factory=_default_search)
     small: TierConfig = Field(default_factory=_default_small)
     large: TierConfig = Field(default_factory=_default_large)
@@ -101,7 +104,7 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Arguments > env > YAML > defaults."""
         path = _yaml_path.get()
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, _AdminKeyAlias(settings_cls)]
         if path is not None:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
         return tuple(sources)
@@ -137,6 +140,18 @@ class Settings(BaseSettings):
                 f"refusing to serve on {self.host} without an admin key: the admin API would be open to the network. "
                 "Set FRUGAL_AUTH__ADMIN_KEY (or auth.admin_key in the config file), or bind to 127.0.0.1."
             )
+
+
+class _AdminKeyAlias(PydanticBaseSettingsSource):
+    """``FRUGAL_ADMIN_KEY`` (DESIGN's name) as an alias of ``FRUGAL_AUTH__ADMIN_KEY``, which wins over it."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: ``__call__`` supplies the whole mapping."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        key = os.environ.get("FRUGAL_ADMIN_KEY")
+        return {"auth": {"admin_key": key}} if key else {}
 
 
 def is_loopback(host: str) -> bool:

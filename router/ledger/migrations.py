@@ -129,9 +129,44 @@ def backfill_rollup(conn: Connection) -> None:
     ))
 
 
+def _m0003_thresholds(conn: Connection) -> None:
+    """Live thresholds shared by workers and replicas: a version counter, current values, the audit trail."""
+    meta = MetaData()
+    state = Table(
+        "threshold_state",
+        meta,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("version", Integer, nullable=False),
+    )
+    Table(
+        "threshold_values",
+        meta,
+        Column("name", String(100), primary_key=True),
+        Column("value", Float, nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("updated_at", DateTime(timezone=False), nullable=False),
+    )
+    Table(
+        "threshold_audit",
+        meta,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("version", Integer, nullable=False),
+        Column("changed_at", DateTime(timezone=False), nullable=False),
+        Column("actor", String(200), nullable=False),
+        Column("reason", Text, nullable=False),
+        Column("name", String(100), nullable=False),
+        Column("old_value", Float),
+        Column("new_value", Float, nullable=False),
+        Index("ix_threshold_audit_version", "version"),
+    )
+    meta.create_all(conn)
+    conn.execute(state.insert().values(id=1, version=0))
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_requests", _m0001_requests),
     ("0002_hourly_rollup", _m0002_hourly_rollup),
+    ("0003_thresholds", _m0003_thresholds),
 ]
 
 

@@ -1,0 +1,88 @@
+"""What the ``frugal thresholds set|history`` and ``frugal calibrate`` commands do, without the typer layer.
+
+The CLI writes to the ledger database directly (actor ``cli:$USER``); running servers pick the change up
+within their poll interval.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from typing import Any
+
+from router.admin.calibration import CalibrationRequest, run_calibration
+from router.admin.persistence import Change, ThresholdSync, open_repository
+from router.errors import UnprocessableError
+from router.thresholds import ThresholdStore, all_specs
+
+
+def cli_actor() -> str:
+    """``cli:<login name>`` for the audit trail."""
+    try:
+        user = os.environ.get("USER") or getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}"
+
+
+def parse_assignments(assignments: list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` arguments as a mapping (values are validated by the store)."""
+    parsed: dict[str, str] = {}
+    for item in assignments:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise UnprocessableError(f"expected NAME=VALUE, got {item!r} (e.g. route.large=0.3)", param="thresholds")
+        parsed[name.strip()] = value.strip()
+    return parsed
+
+
+def _sync(settings: Any) -> ThresholdSync:
+    sync = ThresholdSync(open_repository(settings), ThresholdStore(all_specs(), settings.thresholds),
+                         settings.thresholds_poll_s)
+    sync.load()
+    return sync
+
+
+def set_thresholds(settings: Any, assignments: list[str], reason: str) -> Change:
+    """Validate and persist ``NAME=VALUE`` changes as one audited version."""
+    changes = parse_assignments(assignments)
+    if not reason.strip():
+        raise UnprocessableError("give a --reason: it is kept in the audit trail", param="reason")
+    sync = _sync(settings)
+    try:
+        return sync.apply(changes, actor=cli_actor(), reason=reason.strip())
+    finally:
+        sync.repository.engine.dispose()
+
+
+def threshold_history(settings: Any, limit: int) -> list[Change]:
+    """The most recent changes, newest first."""
+    repository = open_repository(settings)
+    try:
+        return repository.history(limit)
+    finally:
+        repository.engine.dispose()
+
+
+def calibrate(settings: Any, job: CalibrationRequest, *, apply: bool, reason: str | None) -> dict[str, Any]:
+    """Run a calibration against the configured classifier and ledger; apply it when asked."""
+    from router.energy.estimator import EnergyEstimator
+    from router.services import prepare_environment
+
+    prepare_environment()
+    classifier = None
+    if job.mode() == "labelled":
+        from classifiers import load_classifier
+
+        classifier = load_classifier(settings.classifier)
+    sync = _sync(settings)
+    try:
+        result = run_calibration(job, classifier=classifier, engine=sync.repository.engine,
+                                 estimator=EnergyEstimator(settings.energy), current=sync.store.values())
+        result["applied"] = None
+        if apply:
+            change = sync.apply(result["thresholds"], actor=cli_actor(), reason=reason or f"calibrate ({result['mode']})")
+            result["applied"] = change.to_dict()
+        return result
+    finally:
+        sync.repository.engine.dispose()

@@ -1,0 +1,243 @@
+"""The ``/admin`` dashboard: one self-contained page (inline CSS, inline SVG charts drawn server-side by
+pygal, one small inline script for the threshold form), so it works offline and loads nothing else.
+
+Charts come from the ledger's hourly rollup: per hour over the last 72 hours or less, per day beyond.
+The savings cards come from the report (``router.report.build_report``) over the same window.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from html import escape
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from router.errors import LedgerUnavailableError
+from router.ledger.schema import hour_key
+from router.report.render import fmt
+
+TIERS = ("search", "small", "large")
+TIER_COLOURS = {"search": "#2a9d8f", "small": "#e9c46a", "large": "#e76f51", "none": "#8d99ae"}
+_PYGAL_EXTRAS = re.compile(r"<script[^>]*>.*?</script>|<!--.*?-->", re.DOTALL)  # its config script, its credits
+
+#: Only what the page itself contains may run or load; fetches go to this server only.
+CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+                           "img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'")
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5rem auto;max-width:1200px;color:#1d2733;padding:0 1rem}
+h1{margin-bottom:.2rem}.sub{color:#5c6b7a;margin-top:0}a{color:#1d5fa8}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(180px,1fr));gap:.8rem;margin:1.2rem 0}
+.card{border:1px solid #d8dee4;border-radius:10px;padding:.8rem;background:#f8fafc}
+.card .big{font-size:1.5rem;font-weight:600}.card .lbl{color:#5c6b7a;font-size:.85rem}.rng{color:#5c6b7a;font-size:.8rem}
+.charts{display:grid;grid-template-columns:1fr 1fr;gap:1rem}.chart{border:1px solid #e3e8ee;border-radius:10px;padding:.5rem}
+table{border-collapse:collapse;width:100%;margin:.6rem 0;font-size:.9rem}th,td{border-bottom:1px solid #e3e8ee;padding:.3rem .5rem;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums}input[type=number]{width:7rem}
+form label{margin-right:1rem}#status{margin-left:1rem;font-weight:600}.ok{color:#1b7f3b}.err{color:#b3261e}
+section{margin:1.8rem 0}code{background:#f1f3f5;padding:0 .2rem;border-radius:3px}
+"""
+
+_SCRIPT = """
+(function(){
+  const form = document.getElementById('threshold-form');
+  const status = document.getElementById('status');
+  function show(text, ok){ status.textContent = text; status.className = ok ? 'ok' : 'err'; }
+  function addHistoryRow(change){
+    const empty = document.getElementById('no-history');
+    if (empty) { empty.remove(); }
+    const row = document.createElement('tr');
+    const diff = Object.entries(change.changes).map(([n, c]) => n + ': ' + c.old + ' \u2192 ' + c.new).join(', ');
+    for (const text of [change.version, change.changed_at.slice(0, 19), change.actor, diff + ' \u2014 ' + change.reason]) {
+      const cell = document.createElement('td'); cell.textContent = text; row.appendChild(cell);
+    }
+    document.getElementById('history').prepend(row);
+  }
+  form.addEventListener('submit', async function(event){
+    event.preventDefault();
+    const changes = {};
+    for (const input of form.querySelectorAll('input[data-threshold]')) {
+      if (input.value !== '' && Number(input.value) !== Number(input.dataset.current)) {
+        changes[input.dataset.threshold] = Number(input.value);
+      }
+    }
+    if (Object.keys(changes).length === 0) { show('nothing changed', false); return; }
+    const headers = {'Content-Type': 'application/json'};
+    const key = document.getElementById('admin-key').value;
+    if (key) { headers['Authorization'] = 'Bearer ' + key; }
+    const body = JSON.stringify({thresholds: changes, reason: document.getElementById('reason').value});
+    try {
+      const response = await fetch('/admin/thresholds', {method: 'PUT', headers: headers, body: body});
+      const data = await response.json();
+      if (!response.ok) { show((data.error && data.error.message) || ('HTTP ' + response.status), false); return; }
+      for (const input of form.querySelectorAll('input[data-threshold]')) {
+        const entry = data.thresholds[input.dataset.threshold];
+        if (entry) { input.value = entry.value; input.dataset.current = entry.value; }
+      }
+      document.getElementById('version').textContent = data.version;
+      addHistoryRow(data.change);
+      show('applied: version ' + data.version, true);
+    } catch (error) { show('request failed: ' + error, false); }
+  });
+})();
+"""
+
+
+def chart_series(engine: Any, rollup: Any, since: datetime, hourly: bool) -> dict[str, Any]:
+    """Per-bucket requests by route and actual/counterfactual energy from the hourly rollup."""
+    query = (select(rollup.c.hour, rollup.c.route, func.sum(rollup.c.requests), func.sum(rollup.c.energy_wh),
+                    func.sum(rollup.c.cf_energy_wh))
+             .where(rollup.c.hour >= hour_key(since)).group_by(rollup.c.hour, rollup.c.route))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+    except SQLAlchemyError as exc:
+        raise LedgerUnavailableError(f"cannot read the ledger for the dashboard: {exc}") from exc
+    requests: dict[str, dict[str, int]] = defaultdict(dict)
+    energy: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for hour, route, count, wh, cf_wh in rows:
+        bucket = hour if hourly else hour[:10]
+        requests[bucket][route] = requests[bucket].get(route, 0) + int(count)
+        energy[bucket][0] += float(wh or 0.0)
+        energy[bucket][1] += float(cf_wh or 0.0)
+    buckets = sorted(requests)
+    return {"buckets": buckets, "requests": requests, "energy": energy}
+
+
+def _charts(series: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(title, inline SVG) of the route-mix and energy charts."""
+    import pygal
+    from pygal.style import Style
+
+    buckets: Sequence[str] = series["buckets"]
+    labels = [b.replace("T", " ") + (":00" if "T" in b else "") for b in buckets]
+    routes = [t for t in TIERS] + sorted({r for b in buckets for r in series["requests"][b]} - set(TIERS))
+    common: dict[str, Any] = {"js": [], "disable_xml_declaration": True, "width": 560, "height": 330,
+                              "x_label_rotation": 30, "show_minor_x_labels": False, "truncate_label": 16,
+                              "truncate_legend": 30, "legend_at_bottom": True}
+    mix = pygal.StackedBar(**common, style=Style(background="white", plot_background="white",
+                                                 colors=tuple(TIER_COLOURS.get(r, "#264653") for r in routes)))
+    mix.x_labels = labels
+    mix.x_labels_major = labels[:: max(1, len(labels) // 8)]
+    for route in routes:
+        mix.add(route, [series["requests"][b].get(route, 0) for b in buckets])
+    pair = Style(background="white", plot_background="white", colors=("#2a9d8f", "#e76f51"))
+    energy = pygal.Line(**common, style=pair, y_title="Wh", fill=False)
+    energy.x_labels = labels
+    energy.x_labels_major = labels[:: max(1, len(labels) // 8)]
+    energy.add("Frugal (actual)", [series["energy"][b][0] for b in buckets])
+    energy.add("all large (counterfactual)", [series["energy"][b][1] for b in buckets])
+    return [("Route mix (requests per tier)", mix.render(is_unicode=True)),
+            ("Energy: actual vs all-large counterfactual", energy.render(is_unicode=True))]
+
+
+def _cards(report: Mapping[str, Any]) -> str:
+    av, cf = report["avoided"], report["counterfactual"]
+
+    def ranged(r: Mapping[str, Any], unit: str) -> str:
+        return f'{fmt(r["value"])} {unit} <span class="rng">({fmt(r["min"])}–{fmt(r["max"])})</span>'
+
+    share = av["energy_share"]
+    cards = [
+        ("Requests", str(report["requests"])),
+        ("Large-model calls avoided", f'{av["large_calls"]} <span class="rng">({av["large_calls_share"]:.0%})</span>'),
+        ("Energy used", ranged(report["energy_wh"], "Wh")),
+        ("All-large counterfactual", ranged(cf["energy_wh"], "Wh")),
+        ("Energy avoided", ranged(av["energy_wh"], "Wh")
+         + f' <span class="rng">{"—" if share is None else f"{share:.0%}"} of all-large</span>'),
+        ("CO2e avoided", ranged(av["co2e_g"], "g")),
+        ("Money avoided", f'{fmt(av["cost_usd"])} USD'),
+    ]
+    return "".join(f'<div class="card" data-card="{escape(t)}"><div class="lbl">{escape(t)}</div>'
+                   f'<div class="big">{v}</div></div>' for t, v in cards)
+
+
+def _threshold_rows(thresholds: Mapping[str, Any]) -> str:
+    rows = []
+    for name, spec in thresholds.items():
+        rows.append(
+            f'<tr><td><code>{escape(name)}</code></td><td><input type="number" step="any" min="{spec["min"]}" '
+            f'max="{spec["max"]}" value="{spec["value"]}" data-current="{spec["value"]}" '
+            f'data-threshold="{escape(name)}" aria-label="{escape(name)}"></td>'
+            f'<td class="n">{spec["min"]:g} – {spec["max"]:g}</td><td class="n">{spec["default"]:g}</td>'
+            f'<td>{escape(spec["description"])}</td></tr>')
+    return "".join(rows)
+
+
+def _history_rows(history: Sequence[Mapping[str, Any]]) -> str:
+    if not history:
+        return '<tr id="no-history"><td colspan="4">no changes yet: values come from the config file or the defaults</td></tr>'
+    rows = []
+    for change in history:
+        diff = ", ".join(f'{escape(n)}: {fmt(c["old"], 4)} → {fmt(c["new"], 4)}' for n, c in change["changes"].items())
+        rows.append(f'<tr><td class="n">{change["version"]}</td><td>{escape(change["changed_at"][:19])}</td>'
+                    f'<td>{escape(change["actor"])}</td><td>{diff}<br><span class="rng">{escape(change["reason"])}</span></td></tr>')
+    return "".join(rows)
+
+
+def _request_rows(requests: Sequence[Mapping[str, Any]], store_text: bool) -> str:
+    if not requests:
+        return f'<tr><td colspan="{10 if store_text else 9}">no requests yet</td></tr>'
+    rows = []
+    for r in requests:
+        large = r["scores"]["large"] if r["scores"] else None
+        text = f'<td>{escape((r.get("prompt_text") or "")[:200])}</td>' if store_text else ""
+        rows.append(
+            f'<tr><td>{escape(r["created_at"][:19])}</td><td><code>{escape(r["request_id"][-12:])}</code></td>'
+            f'<td>{escape(r["requested_model"])}</td><td>{escape(str(r["route"]))}{" (forced)" if r["forced"] else ""}</td>'
+            f'<td class="n">{r["status"]}</td><td class="n">{r["escalations"]}</td><td class="n">{fmt(large)}</td>'
+            f'<td class="n">{fmt(r["energy_wh"])}</td><td class="n">{fmt(r["latency_ms"], 4)}</td>{text}</tr>')
+    return "".join(rows)
+
+
+def render_dashboard(*, report: Mapping[str, Any], series: Mapping[str, Any], thresholds: Mapping[str, Any],
+                     history: Sequence[Mapping[str, Any]], requests: Sequence[Mapping[str, Any]],
+                     store_text: bool, hours: int) -> str:
+    """The dashboard page."""
+    charts = "".join(f'<div class="chart"><h3>{escape(title)}</h3>{_PYGAL_EXTRAS.sub("", svg)}</div>'
+                     for title, svg in _charts(series))
+    text_head = "<th>prompt</th>" if store_text else ""
+    version = thresholds["version"]
+    data = json.dumps({"version": version}).replace("</", "<\\/")
+    generated = datetime.now(UTC).replace(microsecond=0).isoformat()
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Frugal admin</title><style>{_CSS}</style></head><body>
+<h1>Frugal admin</h1>
+<p class="sub">Last {hours} hours · generated {escape(generated)} ·
+reports: <a href="/admin/report.html">HTML</a> · <a href="/admin/report.json">JSON</a> · <a href="/admin/report.csv">CSV</a></p>
+<div class="cards">{_cards(report)}</div>
+<section><h2>Over time</h2><div class="charts">{charts}</div></section>
+<section id="thresholds"><h2>Thresholds</h2>
+<p class="sub">Version <b id="version">{version}</b>; every worker and replica picks a change up within
+{thresholds["poll_s"]:g} s. Persisted values override the config file.</p>
+<form id="threshold-form" autocomplete="off">
+<table><tr><th>name</th><th>value</th><th>range</th><th>default</th><th>meaning</th></tr>
+{_threshold_rows(thresholds["thresholds"])}</table>
+<label>Reason <input id="reason" name="reason" required size="40" placeholder="why this change"></label>
+<label>Admin key <input id="admin-key" name="admin-key" type="password" size="24"></label>
+<button type="submit" id="apply">Apply</button><span id="status" role="status"></span>
+</form>
+<h3>Recent changes</h3>
+<table><thead><tr><th>version</th><th>when (UTC)</th><th>who</th><th>what and why</th></tr></thead>
+<tbody id="history">{_history_rows(history)}</tbody></table>
+</section>
+<section><h2>Recent requests</h2>
+<table><tr><th>when (UTC)</th><th>request</th><th>model</th><th>route</th><th>status</th><th>escalations</th>
+<th>P(large)</th><th>energy (Wh)</th><th>latency (ms)</th>{text_head}</tr>
+{_request_rows(requests, store_text)}</table></section>
+<script type="application/json" id="frugal-dashboard">{data}</script>
+<script>{_SCRIPT}</script>
+</body></html>
+"""
+
+
+def window_start(hours: int) -> datetime:
+    """The start of the dashboard window, rounded down to the hour (naive UTC)."""
+    now = datetime.now(UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0)
+    return now - timedelta(hours=hours - 1)

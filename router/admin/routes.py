@@ -1,0 +1,208 @@
+"""The admin API under ``/admin``: live thresholds, calibration, reports, recent requests and the dashboard.
+
+Every route needs the admin key (``KeyChecker.admin``): the JSON routes through the router-wide
+dependency, the dashboard page itself so that it can answer with a Basic challenge a browser understands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from router.admin.calibration import CalibrationRequest, run_calibration
+from router.admin.dashboard import CONTENT_SECURITY_POLICY, chart_series, render_dashboard, window_start
+from router.admin.persistence import ThresholdSync
+from router.api.errors import error_response
+from router.errors import AuthenticationError, LedgerUnavailableError
+
+Tier = Literal["search", "small", "large"]
+
+
+def require_admin(request: Request) -> str:
+    """The admin key check; returns the actor recorded in the audit trail."""
+    return str(request.app.state.services.keys.admin(request))
+
+
+router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)], tags=["admin"])
+dashboard_router = APIRouter(tags=["admin"])
+Actor = Annotated[str, Depends(require_admin)]
+
+
+class ThresholdUpdate(BaseModel):
+    """Body of ``PUT /admin/thresholds``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    thresholds: dict[str, Any] = Field(min_length=1, description="threshold name -> new value")
+    reason: str = Field(min_length=1, max_length=1000, description="why: kept in the audit trail")
+
+
+class LabelledExample(BaseModel):
+    """One labelled request for calibration."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: str = Field(min_length=1)
+    tier: Tier
+
+
+class CalibrateBody(BaseModel):
+    """Body of ``POST /admin/calibrate``: ``examples`` (labelled mode) or ``large_share`` (traffic mode)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    examples: list[LabelledExample] | None = None
+    large_share: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_under_routing: float = Field(default=0.02, ge=0.0, le=1.0)
+    since: datetime | None = None
+    limit: int = Field(default=10_000, ge=1, le=1_000_000)
+    energy_wh: dict[Tier, Annotated[float, Field(ge=0.0, allow_inf_nan=False)]] = Field(default_factory=dict)
+    apply: bool = False
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+def _sync(request: Request) -> ThresholdSync:
+    return request.app.state.threshold_sync  # type: ignore[no-any-return]
+
+
+def thresholds_payload(services: Any, sync: ThresholdSync) -> dict[str, Any]:
+    """Every threshold with its spec and current value, the version and the poll interval."""
+    values = services.thresholds.values()
+    return {
+        "version": sync.version, "poll_s": sync.poll_s,
+        "thresholds": {name: {**spec.to_dict(), "value": values[name]} for name, spec in services.thresholds.specs.items()},
+    }
+
+
+@router.get("/thresholds")
+async def get_thresholds(request: Request) -> dict[str, Any]:
+    """Every threshold the policy and the tier gates read, with range, default and current value."""
+    return thresholds_payload(request.app.state.services, _sync(request))
+
+
+@router.put("/thresholds")
+async def put_thresholds(request: Request, body: ThresholdUpdate, actor: Actor) -> dict[str, Any]:
+    """Change thresholds atomically in every worker and replica; a 422 changes nothing."""
+    sync = _sync(request)
+    change = await asyncio.to_thread(sync.apply, body.thresholds, actor=actor, reason=body.reason)
+    return {**thresholds_payload(request.app.state.services, sync), "version": change.version,
+            "change": change.to_dict()}
+
+
+@router.get("/thresholds/history")
+async def threshold_history(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
+    """The audit trail, newest first: who changed what, when, from what to what, and why."""
+    changes = await asyncio.to_thread(_sync(request).repository.history, limit)
+    return {"history": [change.to_dict() for change in changes]}
+
+
+@router.post("/calibrate")
+async def calibrate(request: Request, body: CalibrateBody, actor: Actor) -> dict[str, Any]:
+    """Propose route.large/route.search (dry run), or apply them with ``"apply": true``."""
+    services = request.app.state.services
+    sync = _sync(request)
+    job = CalibrationRequest(
+        examples=None if body.examples is None else [(e.text, e.tier) for e in body.examples],
+        large_share=body.large_share, max_under_routing=body.max_under_routing, since=body.since,
+        limit=body.limit, energy_wh={str(tier): wh for tier, wh in body.energy_wh.items()})
+    result = await asyncio.to_thread(
+        run_calibration, job, classifier=services.classifier, engine=sync.repository.engine,
+        estimator=services.estimator, current=services.thresholds.values())
+    result["applied"] = None
+    if body.apply:
+        reason = body.reason or f"calibrate ({result['mode']})"
+        change = await asyncio.to_thread(sync.apply, result["thresholds"], actor=actor, reason=reason)
+        result["applied"] = change.to_dict()
+    return result
+
+
+def request_json(row: Any, store_text: bool) -> dict[str, Any]:
+    """A ledger row for the admin API: numbers and ids, text only when ``store_text`` is on."""
+    scores = None if row.score_large is None else {
+        "search": row.score_search, "small": row.score_small, "large": row.score_large}
+    data = {
+        "request_id": row.request_id, "created_at": row.created_at.astimezone(UTC).isoformat(),
+        "requested_model": row.requested_model, "route": row.route, "forced": row.forced, "status": row.status,
+        "error_code": row.error_code, "escalations": row.escalations, "scores": scores,
+        "latency_ms": row.latency_ms, "energy_wh": row.energy_wh, "cf_energy_wh": row.cf_energy_wh,
+        "co2e_g": row.co2e_g, "cost_usd": row.cost_usd, "client_key_id": row.client_key_id, "flags": row.flags,
+    }
+    if store_text:
+        data.update(prompt_text=row.prompt_text, answer_text=row.answer_text)
+    return data
+
+
+@router.get("/requests")
+async def recent_requests(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
+    """The most recent requests, newest first (prompt text only when ``store_text`` is enabled)."""
+    services = request.app.state.services
+    rows = await asyncio.to_thread(services.ledger.recent, limit)
+    return {"requests": [request_json(row, services.settings.store_text) for row in rows]}
+
+
+async def _report(request: Request, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+    from router.report import build_report
+
+    services = request.app.state.services
+    return await asyncio.to_thread(build_report, services.ledger, since=since, until=until,
+                                   method=services.estimator.method())
+
+
+@router.get("/report.json")
+async def report_json(request: Request, since: datetime | None = None, until: datetime | None = None) -> JSONResponse:
+    """The savings report as JSON (DESIGN's report contract)."""
+    return JSONResponse(await _report(request, since, until))
+
+
+@router.get("/report.csv")
+async def report_csv(request: Request, since: datetime | None = None, until: datetime | None = None) -> Response:
+    """The savings report as CSV."""
+    from router.report import render_csv
+
+    return Response(render_csv(await _report(request, since, until)), media_type="text/csv; charset=utf-8",
+                    headers={"content-disposition": 'attachment; filename="frugal-report.csv"'})
+
+
+@router.get("/report.html")
+async def report_html(request: Request, since: datetime | None = None, until: datetime | None = None) -> HTMLResponse:
+    """The savings report as one self-contained HTML page."""
+    from router.report import render_html
+
+    return HTMLResponse(render_html(await _report(request, since, until)))
+
+
+@dashboard_router.get("/admin", response_class=HTMLResponse)
+async def dashboard(request: Request, hours: Annotated[int, Query(ge=1, le=24 * 365)] = 48) -> Response:
+    """The dashboard page (a browser sends the admin key as the password of the Basic challenge)."""
+    services = request.app.state.services
+    try:
+        services.keys.admin(request)
+    except AuthenticationError as exc:
+        return error_response(exc, {"www-authenticate": 'Basic realm="Frugal admin", charset="UTF-8"'})
+    page = await asyncio.to_thread(_dashboard_page, services, _sync(request), hours)
+    return HTMLResponse(page, headers={"content-security-policy": CONTENT_SECURITY_POLICY,
+                                       "cache-control": "no-store"})
+
+
+def _dashboard_page(services: Any, sync: ThresholdSync, hours: int) -> str:
+    from router.report import build_report
+
+    ledger = services.ledger
+    since = window_start(hours)
+    engine = getattr(ledger, "engine", None)
+    rollup = getattr(ledger, "rollup", None)
+    if engine is None or rollup is None:
+        raise LedgerUnavailableError("the dashboard needs the SQL ledger")
+    return render_dashboard(
+        report=build_report(ledger, since=since.replace(tzinfo=UTC), method={}),
+        series=chart_series(engine, rollup, since, hourly=hours <= 72),
+        thresholds=thresholds_payload(services, sync),
+        history=[change.to_dict() for change in sync.repository.history(10)],
+        requests=[request_json(row, services.settings.store_text) for row in ledger.recent(20)],
+        store_text=services.settings.store_text, hours=hours,
+    )
