@@ -361,6 +361,12 @@ class LiteLLMBackend(Backend):
         return Health(ready=True, detail=f"{primary.model} at {primary.api_base} reachable (HTTP {response.status_code})")
 
 
+def warm_imports() -> None:
+    """Import litellm and the OpenAI SDK's lazily loaded resources now (≈1 s), not in the first request."""
+    _litellm()
+    import openai.resources.chat  # noqa: F401  # the SDK imports this on first use of client.chat
+
+
 def build(config: Any, *, tier: Tier, data_dir: Path) -> LiteLLMBackend:
     """Registry factory for ``litellm``: validates options; no network until the first request."""
     try:
@@ -373,5 +379,7 @@ def build(config: Any, *, tier: Tier, data_dir: Path) -> LiteLLMBackend:
         targets += [Target(model=f) if isinstance(f, str) else f for f in options.fallbacks]
     elif options.fallbacks:
         raise ValueError(f"{tier}.options.fallbacks is set but {tier}.model is not; set the primary model first")
+    if targets:
+        warm_imports()
     return LiteLLMBackend(tier=tier, targets=targets, options=options, timeout_s=config.timeout_s,
                           max_concurrency=config.max_concurrency)

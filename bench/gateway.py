@@ -5,10 +5,14 @@ points at it through litellm, then sends the same request (a) straight to the up
 Frugal forced to the large tier (``frugal-large``: HTTP + validation + litellm + energy + ledger), and
 (c) through Frugal with automatic routing to the large tier (adds the classifier), and (d) through a
 Frugal whose large tier is the in-process echo backend: the floor of the pipeline itself (HTTP,
-validation, energy estimate, ledger write) with no upstream call and no litellm. Reports p50/p99
+validation, energy estimate, ledger write) with no upstream call and no litellm, and (e) through a
+plain forwarding proxy (``bench/upstream.py PORT URL``): the cost of any extra HTTP hop on this
+machine, the floor for any router in front of the upstream. Reports p50/p99
 latency at concurrency 1 and 16, the overhead (b - a, c - a) and peak RSS idle and under load.
 
-Run: ``.venv/bin/python bench/gateway.py [--requests 300] [--out bench/results/gateway.json]``
+Each case runs ``--repeats`` times, interleaved; the figures are the medians of the runs' p50/p99.
+
+Run: ``.venv/bin/python bench/gateway.py [--requests 300] [--repeats 3] [--out bench/results/gateway.json]``
 """
 
 from __future__ import annotations
@@ -97,6 +101,7 @@ def main() -> int:
     """Run the benchmark and write its JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per case; figures are their medians")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/gateway.json")
     args = parser.parse_args()
 
@@ -118,7 +123,9 @@ def main() -> int:
             "large:\n  backend: echo\n  max_concurrency: 64\n",
             encoding="utf-8",
         )
-        echo_port = free_port()
+        echo_port, proxy_port = free_port(), free_port()
+        proxy = subprocess.Popen([sys.executable, str(ROOT / "bench/upstream.py"), str(proxy_port),
+                                  f"http://127.0.0.1:{up_port}/v1"], env=env)
         upstream = subprocess.Popen([sys.executable, str(ROOT / "bench/upstream.py"), str(up_port)], env=env)
         frugal = subprocess.Popen([str(Path(sys.executable).parent / "frugal"), "serve", "--config", str(config),
                                    "--port", str(frugal_port), "--log-level", "warning"], env={**env, "OPENAI_API_KEY": "x"},
@@ -127,36 +134,41 @@ def main() -> int:
                                  "--port", str(echo_port), "--log-level", "warning"], env=env, cwd=ROOT)
         try:
             wait_ready(f"http://127.0.0.1:{echo_port}/v1/models")
+            wait_ready(f"http://127.0.0.1:{proxy_port}/v1/models")
             wait_ready(f"http://127.0.0.1:{up_port}/v1/models")
             wait_ready(f"http://127.0.0.1:{frugal_port}/healthz".replace("/healthz", "/v1/models"))
             time.sleep(1.0)
             idle_rss, _ = rss_mb(frugal.pid)
-            results: dict[str, object] = {"requests_per_case": args.requests, "idle_rss_mb": idle_rss}
+            results: dict[str, object] = {"requests_per_case": args.requests, "repeats": args.repeats,
+                                          "idle_rss_mb": idle_rss}
             direct_url = f"http://127.0.0.1:{up_port}/v1/chat/completions"
             frugal_url = f"http://127.0.0.1:{frugal_port}/v1/chat/completions"
+            cases = {
+                "direct": (direct_url, "bench-upstream"),
+                "plain_proxy_hop": (f"http://127.0.0.1:{proxy_port}/v1/chat/completions", "bench-upstream"),
+                "frugal_forced_large": (frugal_url, "frugal-large"),
+                "frugal_auto": (frugal_url, "frugal-auto"),
+                "frugal_echo_backend": (f"http://127.0.0.1:{echo_port}/v1/chat/completions", "frugal-large"),
+            }
             for concurrency in (1, 16):
-                direct = summary(asyncio.run(measure(direct_url, "bench-upstream", requests=args.requests,
-                                                     concurrency=concurrency)))
-                forced = summary(asyncio.run(measure(frugal_url, "frugal-large", requests=args.requests,
-                                                     concurrency=concurrency)))
-                auto = summary(asyncio.run(measure(frugal_url, "frugal-auto", requests=args.requests,
-                                                   concurrency=concurrency)))
-                in_process = summary(asyncio.run(measure(f"http://127.0.0.1:{echo_port}/v1/chat/completions",
-                                                         "frugal-large", requests=args.requests,
-                                                         concurrency=concurrency)))
-                results[f"c{concurrency}"] = {
-                    "direct": direct, "frugal_forced_large": forced, "frugal_auto": auto,
-                    "frugal_echo_backend": in_process,
-                    "overhead_forced_p50_ms": forced["p50_ms"] - direct["p50_ms"],
-                    "overhead_forced_p99_ms": forced["p99_ms"] - direct["p99_ms"],
-                    "overhead_auto_p50_ms": auto["p50_ms"] - direct["p50_ms"],
-                    "overhead_auto_p99_ms": auto["p99_ms"] - direct["p99_ms"],
-                }
+                runs: dict[str, list[dict[str, float]]] = {name: [] for name in cases}
+                for _ in range(args.repeats):  # interleaved, so each case sees the same machine noise
+                    for name, (url, model) in cases.items():
+                        runs[name].append(summary(asyncio.run(measure(url, model, requests=args.requests,
+                                                                      concurrency=concurrency))))
+                med = {name: {key: statistics.median(run[key] for run in case_runs) for key in case_runs[0]}
+                       for name, case_runs in runs.items()}
+                block: dict[str, object] = dict(med)
+                for name in ("plain_proxy_hop", "frugal_forced_large", "frugal_auto", "frugal_echo_backend"):
+                    block[f"overhead_{name}_p50_ms"] = med[name]["p50_ms"] - med["direct"]["p50_ms"]
+                    block[f"overhead_{name}_p99_ms"] = med[name]["p99_ms"] - med["direct"]["p99_ms"]
+                block["runs"] = runs
+                results[f"c{concurrency}"] = block
             current, peak = rss_mb(frugal.pid)
             results["loaded_rss_mb"] = current
             results["peak_rss_mb"] = peak
         finally:
-            for process in (frugal, echo, upstream):
+            for process in (frugal, echo, proxy, upstream):
                 process.terminate()
                 process.wait(timeout=30)
     results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}

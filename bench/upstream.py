@@ -2,6 +2,9 @@
 
 It stands in for "the same backend called directly" so the gateway benchmark can measure what Frugal
 adds on top of a backend, not what the backend costs. Run: ``python bench/upstream.py PORT``.
+With ``python bench/upstream.py PORT UPSTREAM_URL`` it is instead a minimal forwarding proxy (one
+httpx client, no parsing beyond the body) in front of another upstream: the cost of any extra HTTP
+hop, which the gateway benchmark reports as the floor a router could reach.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ async def chat(request: Request) -> Response:
     created = int(time.time())
     usage = {"prompt_tokens": 12, "completion_tokens": 13, "total_tokens": 25}
     if body.get("stream"):
-        async def events():  # noqa: ANN202
+        async def events():
             base = {"id": "chatcmpl-up", "object": "chat.completion.chunk", "created": created, "model": body["model"]}
             yield f"data: {json.dumps({**base, 'choices': [{'index': 0, 'delta': {'role': 'assistant', 'content': REPLY}, 'finish_reason': None}]})}\n\n"
             yield f"data: {json.dumps({**base, 'choices': [{'index': 0, 'delta': {}, 'finish_reason': 'stop'}]})}\n\n"
@@ -44,6 +47,20 @@ async def models(_: Request) -> Response:
     return JSONResponse({"object": "list", "data": [{"id": "bench-upstream", "object": "model"}]})
 
 
+def create_proxy(target: str) -> Starlette:
+    """A forwarding proxy to ``target`` (a base URL ending in /v1)."""
+    import httpx
+
+    client = httpx.AsyncClient(base_url=target, timeout=60)
+
+    async def forward(request: Request) -> Response:
+        upstream = await client.post("/chat/completions", content=await request.body(),
+                                     headers={"content-type": "application/json"})
+        return Response(upstream.content, status_code=upstream.status_code, media_type="application/json")
+
+    return Starlette(routes=[Route("/v1/chat/completions", forward, methods=["POST"]), Route("/v1/models", models)])
+
+
 def create_upstream() -> Starlette:
     """The upstream app."""
     return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]), Route("/v1/models", models)])
@@ -52,4 +69,5 @@ def create_upstream() -> Starlette:
 if __name__ == "__main__":
     import uvicorn
 
-    uvicorn.run(create_upstream(), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    app = create_proxy(sys.argv[2]) if len(sys.argv) > 2 else create_upstream()
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
