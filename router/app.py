@@ -27,7 +27,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        built = services or await asyncio.to_thread(build_services, settings)
+        built = services if services is not None else await asyncio.to_thread(build_services, settings)
         app.state.services = built
         app.state.threshold_sync = await start_threshold_sync(built)  # persisted thresholds win over config
         for tier, backend in built.backends.items():
