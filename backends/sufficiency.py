@@ -25,6 +25,8 @@ DEFAULT_MIN_CONFIDENCE = 0.5
 _REFUSAL = re.compile(
     r"^\W*(?:"
     r"(?:i'?m|i am) sorry,? (?:but )?(?:i|as an ai)"
+    r"|(?:i'?m|i am) sorry(?: for (?:any|the) (?:inconvenience|confusion))?,? but,? as an? "
+    r"(?:ai|text-based|language model|large language model)"
     r"|i apologi[sz]e,? (?:but )?i"
     r"|(?:i'?m|i am) (?:not able|unable) to"
     r"|i (?:can ?not|can't|cannot|won't|will not|am not able to|do not|don't) "

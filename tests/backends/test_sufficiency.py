@@ -30,6 +30,7 @@ def test_an_empty_answer_is_never_sufficient(answer: str) -> None:
     [
         "I'm sorry, but I can't help you with that.",
         "I am sorry, but as an AI I cannot browse the web.",
+        "I'm sorry for any inconvenience, but as a text-based AI, I don't have the ability to do that.",
         "As an AI language model, I do not have opinions.",
         "I cannot assist with that request.",
         "I don't know.",
