@@ -9,6 +9,7 @@ last tier a request can reach streams live.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -19,7 +20,13 @@ from typing import Any, Protocol
 
 from backends.base import TIERS, Backend, Completion, CompletionRequest, Message, TextDelta, Tier
 from router.energy.estimate import Estimate
-from router.errors import BackendTimeoutError, FrugalError, TierUnavailableError
+from router.errors import (
+    BackendTimeoutError,
+    FrugalError,
+    RateLimitError,
+    TierSaturatedError,
+    TierUnavailableError,
+)
 from router.ledger.row import LedgerRow
 from router.outcome import Attempt, Outcome, frugal_headers
 from router.thresholds import ThresholdStore, policy_values
@@ -91,6 +98,8 @@ class Dispatcher:
         max_escalations: int = 2,
         on_large_unavailable: str = "degrade",
         store_text: bool = False,
+        limiters: Mapping[str, Any] | None = None,
+        overflow: str = "escalate",
     ) -> None:
         self.classifier = classifier
         self.policy_factory = policy_factory
@@ -103,6 +112,8 @@ class Dispatcher:
         self.max_escalations = max_escalations
         self.on_large_unavailable = on_large_unavailable
         self.store_text = store_text
+        self.limiters = dict(limiters or {})
+        self.overflow = overflow
         self._health: dict[str, tuple[float, bool]] = {}
 
     async def answer(self, routed: RoutedRequest) -> Outcome:
@@ -206,14 +217,17 @@ class Dispatcher:
                 else:
                     completion, elapsed = await self._complete(tier, request)
             except FrugalError as exc:
-                if can_escalate:
+                if can_escalate and not (isinstance(exc, TierSaturatedError) and self.overflow == "reject"):
                     attempts.append(self._failed_attempt(tier, exc))
                     tier = next_tier
                     continue
-                if not (isinstance(exc, TierUnavailableError) and tier == "large" and not forced):
+                if not self._degrades(exc, tier, forced):
                     raise
-                self._mark_unavailable(tier)
-                tier, final, degraded = self._skip_unavailable(tier, forced, attempts, degraded)
+                unavailable = isinstance(exc, TierUnavailableError)
+                if unavailable:
+                    self._mark_unavailable(tier)
+                tier, final, degraded = self._skip_unavailable(
+                    tier, forced, attempts, degraded, reason="unavailable" if unavailable else f"error: {exc.code}")
                 if final is not None:
                     break
                 continue
@@ -248,15 +262,30 @@ class Dispatcher:
         await self._record(routed, outcome, latency_ms=(time.perf_counter() - started) * 1000)
         yield outcome
 
+    def _degrades(self, exc: FrugalError, tier: Tier, forced: bool) -> bool:
+        """Whether a large-tier failure of an automatic request takes the degrade path.
+
+        Unreachable (503) always does (the path itself answers 503 when ``on_large_unavailable`` is
+        ``error``); a timeout or the provider's 429 does only in ``degrade`` mode, where the best cheaper
+        answer beats an error. A broken provider or configuration (502) and Frugal's own saturated-tier
+        429 are answered as they are, so that they are seen.
+        """
+        if tier != "large" or forced:
+            return False
+        if isinstance(exc, TierUnavailableError):
+            return True
+        transient = isinstance(exc, (BackendTimeoutError, RateLimitError)) and not isinstance(exc, TierSaturatedError)
+        return transient and self.on_large_unavailable == "degrade"
+
     def _skip_unavailable(
-        self, tier: Tier, forced: bool, attempts: list[Attempt], degraded: str | None
+        self, tier: Tier, forced: bool, attempts: list[Attempt], degraded: str | None, reason: str = "unavailable"
     ) -> tuple[Tier | None, Attempt | None, str | None]:
         """Decide where an unavailable tier sends the request: (next tier, final attempt, degraded)."""
         if forced:
             raise TierUnavailableError(
                 LARGE_UNAVAILABLE_HELP if tier == "large" else f"the {tier} tier is not available", param="model"
             )
-        attempts.append(Attempt(tier, "-", False, None, 0.0, Estimate.zero(), reason="unavailable"))
+        attempts.append(Attempt(tier, "-", False, None, 0.0, Estimate.zero(), reason=reason))
         if tier != "large":
             return NEXT_TIER[tier], None, degraded
         if self.on_large_unavailable != "degrade" or degraded:
@@ -277,25 +306,32 @@ class Dispatcher:
 
     async def _complete(self, tier: Tier, request: CompletionRequest) -> tuple[Completion, float]:
         backend = self.backends[tier]
-        wall = time.perf_counter()
-        try:
-            completion = await asyncio.wait_for(backend.complete(request), self.timeouts.get(tier, 60.0))
-        except TimeoutError as exc:
-            raise BackendTimeoutError(f"the {tier} tier did not answer within {self.timeouts.get(tier)} s") from exc
-        elapsed = time.perf_counter() - wall
+        async with self._slot(tier):
+            wall = time.perf_counter()
+            try:
+                completion = await asyncio.wait_for(backend.complete(request), self.timeouts.get(tier, 60.0))
+            except TimeoutError as exc:
+                raise BackendTimeoutError(f"the {tier} tier did not answer within {self.timeouts.get(tier)} s") from exc
+            elapsed = time.perf_counter() - wall
         self.metrics.observe_backend(tier, elapsed)
         return completion, elapsed
 
     async def _stream(self, tier: Tier, request: CompletionRequest) -> AsyncIterator[TextDelta | Completion]:
         backend = self.backends[tier]
-        wall = time.perf_counter()
-        try:
-            async with asyncio.timeout(self.timeouts.get(tier, 60.0)):
-                async for event in backend.stream(request):
-                    yield event
-        except TimeoutError as exc:
-            raise BackendTimeoutError(f"the {tier} tier did not finish within {self.timeouts.get(tier)} s") from exc
-        self.metrics.observe_backend(tier, time.perf_counter() - wall)
+        async with self._slot(tier):
+            wall = time.perf_counter()
+            try:
+                async with asyncio.timeout(self.timeouts.get(tier, 60.0)):
+                    async for event in backend.stream(request):
+                        yield event
+            except TimeoutError as exc:
+                raise BackendTimeoutError(f"the {tier} tier did not finish within {self.timeouts.get(tier)} s") from exc
+            self.metrics.observe_backend(tier, time.perf_counter() - wall)
+
+    def _slot(self, tier: Tier) -> contextlib.AbstractAsyncContextManager[Any]:
+        """The tier's limiter slot (429 when saturated), or nothing when the tier is not limited."""
+        limiter = self.limiters.get(tier)
+        return limiter.slot() if limiter is not None else contextlib.nullcontext()
 
     def _stream_started(
         self, routed: RoutedRequest, decision: _Decision, attempts: list[Attempt], route: Tier,

@@ -14,6 +14,7 @@ boundary with ``raise FrugalError(...) from exc``. The HTTP layer turns them int
     ├── PayloadTooLargeError         413 invalid_request_error / payload_too_large
     ├── UnprocessableError           422 invalid_request_error (validation: schema, thresholds)
     ├── RateLimitError               429 rate_limit_error (carries retry_after seconds)
+    │   └── TierSaturatedError       429 rate_limit_error / tier_saturated (Frugal's own limiter)
     ├── UpstreamError                502 upstream_error (provider auth/config/bad answer)
     ├── TierUnavailableError         503 service_unavailable (tier not configured or down)
     ├── LedgerUnavailableError       503 service_unavailable (the ledger cannot record)
@@ -116,6 +117,12 @@ class RateLimitError(FrugalError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: str | None) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.retry_after = retry_after
+
+
+class TierSaturatedError(RateLimitError):
+    """A tier has ``max_concurrency`` requests in flight and its wait queue is full or too slow."""
+
+    default_code = "tier_saturated"
 
 
 class UpstreamError(FrugalError):

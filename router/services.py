@@ -36,6 +36,7 @@ class Services:
     dispatcher: Dispatcher
     keys: KeyChecker
     problems: dict[str, str] = field(default_factory=dict)
+    limits: Any = None
 
     async def health(self) -> dict[str, Any]:
         """Readiness of every tier, the classifier and the ledger."""
@@ -54,7 +55,13 @@ class Services:
             "tiers": tiers,
             "classifier": {"ready": self.classifier is not None, "detail": self.problems.get("classifier", "")},
             "on_large_unavailable": self.settings.on_large_unavailable,
+            "ledger": self._ledger_state(),
         }
+
+    def _ledger_state(self) -> dict[str, Any]:
+        """Whether ledger rows are being spooled locally because the database is unavailable."""
+        state = getattr(self.ledger, "state", None)
+        return state() if callable(state) else {"spooling": False, "spooled_rows": 0}
 
     async def aclose(self) -> None:
         """Release backends and the ledger."""
@@ -78,7 +85,9 @@ def build_services(settings: Settings, *, load_classifier: bool = True) -> Servi
     """Build every component from ``settings``."""
     from classifiers import load_classifier as load
     from router.energy.estimator import EnergyEstimator
+    from router.ledger.spool import SpooledLedger
     from router.ledger.store import Ledger
+    from router.limits import Limits
     from router.metrics import Metrics
     from router.policy import Policy
 
@@ -92,17 +101,21 @@ def build_services(settings: Settings, *, load_classifier: bool = True) -> Servi
     backends = build_backends(settings, problems)
     estimator = EnergyEstimator(settings.energy)
     estimator.warm()
-    ledger = Ledger.open(settings.resolved_ledger_url())
+    ledger: Any = Ledger.open(settings.resolved_ledger_url())
+    if settings.ledger_spool:
+        ledger = SpooledLedger(ledger, settings.data_dir)
     metrics = Metrics()
+    limits = Limits.from_settings(settings, metrics.registry)
     dispatcher = Dispatcher(
         classifier=classifier, policy_factory=Policy, thresholds=thresholds, backends=backends,
         timeouts={tier: config.timeout_s for tier, config in settings.tier_configs().items()},
         estimator=estimator, ledger=ledger, metrics=metrics, max_escalations=settings.max_escalations,
         on_large_unavailable=settings.on_large_unavailable, store_text=settings.store_text,
+        limiters=limits.tiers, overflow=limits.overflow,
     )
     return Services(settings=settings, thresholds=thresholds, classifier=classifier, backends=backends,
                     estimator=estimator, ledger=ledger, metrics=metrics, dispatcher=dispatcher,
-                    keys=KeyChecker(settings.auth), problems=problems)
+                    keys=KeyChecker(settings.auth), problems=problems, limits=limits)
 
 
 def build_backends(settings: Settings, problems: dict[str, str]) -> dict[str, Backend]:

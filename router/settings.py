@@ -41,6 +41,11 @@ class LimitsConfig(BaseModel):
     max_messages: int = Field(default=256, ge=1)
     max_message_chars: int = Field(default=200_000, ge=1)
     max_tokens_cap: int = Field(default=4096, ge=1, description="largest max_tokens a client may ask for")
+    max_in_flight: int = Field(default=256, ge=1, description="chat requests worked on at once; more get 429")
+    tier_queue: int = Field(default=16, ge=0, description="requests that may wait for a busy tier; more get 429")
+    tier_max_wait_s: float = Field(default=5.0, ge=0, description="longest wait for a busy tier's slot")
+    overflow: Literal["escalate", "reject"] = Field(
+        default="escalate", description="a saturated tier in automatic routing: pass on to the next tier, or 429")
 
 
 class AuthConfig(BaseModel):
@@ -81,6 +86,9 @@ class Settings(BaseSettings):
     on_large_unavailable: Literal["degrade", "error"] = "degrade"
     ledger_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
     store_text: bool = Field(default=False, description="store prompt and answer text in the ledger")
+    ledger_spool: bool = Field(
+        default=True, description="when the ledger database is down, keep rows in an fsync'd file in data_dir "
+        "and replay them later (off: answer 503)")
     demo_index: bool = Field(default=True, description="build the demo index when no index exists")
     thresholds: dict[str, float] = Field(default_factory=dict, description="initial threshold overrides")
     thresholds_poll_s: float = Field(

@@ -8,6 +8,7 @@ shape (bad input must never get here: that would be a bug).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -44,8 +45,61 @@ def validation_error(exc: ValidationError | RequestValidationError) -> Unprocess
     return UnprocessableError(f"invalid request: {details}", param=param)
 
 
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ErrorResponse",
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {
+        "type": "object",
+        "required": ["message", "type", "param", "code"],
+        "properties": {"message": {"type": "string"}, "type": {"type": "string"},
+                       "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}},
+    }},
+}
+_ERROR_RESPONSE = {"description": "An error in OpenAI's format (4xx: the request; 429 carries Retry-After; 5xx: "
+                                  "a tier or the ledger)",
+                   "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+
+
+def _hoist_defs(node: Any, components: dict[str, Any]) -> None:
+    """Move nested ``$defs`` (a hand-written request schema's) into ``components/schemas``, where its refs point."""
+    if isinstance(node, dict):
+        for name, definition in node.pop("$defs", {}).items():
+            components.setdefault(name, definition)
+            _hoist_defs(definition, components)
+        for value in node.values():
+            _hoist_defs(value, components)
+    elif isinstance(node, list):
+        for value in node:
+            _hoist_defs(value, components)
+
+
+def document_errors(app: FastAPI) -> None:
+    """Make the OpenAPI schema say what errors look like (``ErrorResponse`` for 422 and every other error)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        _hoist_defs(schema.get("paths", {}), components)
+        components["ErrorResponse"] = ERROR_SCHEMA
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                if "422" in responses:
+                    responses["422"] = {**_ERROR_RESPONSE, "description": "The request failed validation"}
+                responses.setdefault("default", _ERROR_RESPONSE)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers that give every error the OpenAI shape."""
+    """Register the handlers that give every error the OpenAI shape (and document it in the OpenAPI schema)."""
+    document_errors(app)
 
     @app.exception_handler(FrugalError)
     async def _frugal(_: Request, exc: FrugalError) -> JSONResponse:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
 from backends.base import CompletionRequest, TextDelta
@@ -16,6 +16,7 @@ from router.api.errors import validation_error
 from router.api.schemas import ChatCompletionRequest, chunk_body, completion_body
 from router.dispatcher import RoutedRequest, StreamStarted
 from router.errors import FrugalError, InvalidRequestError, PayloadTooLargeError
+from router.limits import Lease
 from router.models import model_names, resolve_model
 from router.outcome import Outcome
 
@@ -27,6 +28,12 @@ _CHAT_SCHEMA = {
         "content": {"application/json": {"schema": ChatCompletionRequest.model_json_schema(
             ref_template="#/components/schemas/{model}")}},
     }
+}
+
+
+_CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The completion (JSON), or server-sent events when `stream` is true",
+          "content": {"application/json": {}, "text/event-stream": {}}},
 }
 
 
@@ -92,17 +99,26 @@ def routed_request(chat: ChatCompletionRequest, services: Any, client_key_id: st
                          completion_request=request, client_key_id=client_key_id)
 
 
-@router.post("/v1/chat/completions", openapi_extra=_CHAT_SCHEMA, response_model=None)
+@router.post("/v1/chat/completions", openapi_extra=_CHAT_SCHEMA, response_model=None, responses=_CHAT_RESPONSES)
 async def chat_completions(request: Request) -> Response:
     """Answer a chat completion with the cheapest sufficient tier."""
     services = request.app.state.services
     client_key_id = services.keys.client(request)
+    lease = await services.limits.admit() if services.limits is not None else None
+    try:
+        return await _chat(request, services, client_key_id, lease)
+    finally:
+        if lease is not None:
+            lease.release()  # a no-op for a stream: its response took the slot over (``Lease.transfer``)
+
+
+async def _chat(request: Request, services: Any, client_key_id: str | None, lease: Lease | None) -> Response:
     body = await read_body(request, services.settings.limits.max_body_bytes)
     chat = parse_chat_request(body, services)
     routed = routed_request(chat, services, client_key_id)
     if chat.stream:
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
-        return await _stream_response(services, routed, chat.model, include_usage)
+        return await _stream_response(services, routed, chat.model, include_usage, lease)
     outcome = await services.dispatcher.answer(routed)
     body_json = completion_body(
         request_id=outcome.request_id, created=outcome.created, model=chat.model, text=outcome.completion.text,
@@ -111,15 +127,33 @@ async def chat_completions(request: Request) -> Response:
     return JSONResponse(body_json, headers=outcome.headers())
 
 
-async def _stream_response(services: Any, routed: RoutedRequest, model: str, include_usage: bool) -> Response:
+class _LeasedStream(StreamingResponse):
+    """A stream that keeps its server-wide slot until the last byte is sent (or the client goes away)."""
+
+    lease: Lease | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self.lease is not None:
+                self.lease.release()
+
+
+async def _stream_response(
+    services: Any, routed: RoutedRequest, model: str, include_usage: bool, lease: Lease | None = None
+) -> Response:
     events = services.dispatcher.events(routed, live=True)
     first = await anext(events)  # errors before any text are plain HTTP errors
     if not isinstance(first, StreamStarted):  # pragma: no cover - the dispatcher always starts with it
         raise FrugalError("stream did not start")
-    return StreamingResponse(
+    response = _LeasedStream(
         _sse(events, routed.request_id, model, include_usage), media_type="text/event-stream",
         headers={**first.headers, "cache-control": "no-cache"},
     )
+    if lease is not None:
+        response.lease = lease.transfer()
+    return response
 
 
 def _sse_line(payload: dict[str, Any] | str) -> bytes:
@@ -172,7 +206,7 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse(report, status_code=200 if report["status"] != "down" else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(request: Request) -> Response:
     """Prometheus metrics."""
     body, content_type = request.app.state.services.metrics.render()

@@ -1,9 +1,11 @@
 """The ledger store: SQLAlchemy Core over SQLite (WAL, the embedded default) or PostgreSQL.
 
-A request that cannot be recorded is not answered (``LedgerUnavailableError``), so ``record`` is
-one short transaction. Times are stored as naive UTC; a ``day`` column (UTC date) lets the report
-group by day in SQL the same way on both databases. Prompt and answer text are stored only when the
-caller puts them in the row (the operator's ``store_text`` switch).
+A row the database cannot take raises ``LedgerUnavailableError`` (the service wraps the store in
+``router.ledger.spool.SpooledLedger``, which keeps such rows in a local fsync'd file and replays them),
+and ``record`` is one short transaction. SQLite runs in WAL mode with ``synchronous=FULL``. Times are
+stored as naive UTC; a ``day`` column (UTC date) lets the report group by day in SQL the same way on
+both databases. Prompt and answer text are stored only when the caller puts them in the row (the
+operator's ``store_text`` switch).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from router.ledger.schema import (
 log = logging.getLogger(__name__)
 
 _ROW_FIELDS = {f.name for f in fields(LedgerRow)}
+CONNECT_TIMEOUT_S = 5  # an unreachable PostgreSQL fails fast, so the spool takes over rather than stalling
 _RANGE_DEFAULTS = {"co2e_g_min": "co2e_g", "co2e_g_max": "co2e_g", "cf_co2e_g_min": "cf_co2e_g", "cf_co2e_g_max": "cf_co2e_g"}
 
 
@@ -49,7 +52,7 @@ def to_utc_naive(moment: datetime) -> datetime:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # WAL + FULL: a commit survives power loss, not only kill -9
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
 
@@ -83,7 +86,9 @@ class Ledger:
                 engine = create_engine(parsed)
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
-                engine = create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+                connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT_S}
+                engine = create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                                       connect_args=connect_args)
             applied = migrate(engine)
         except SQLAlchemyError as exc:
             raise LedgerUnavailableError(f"cannot open the ledger at {parsed.render_as_string()}: {exc}") from exc

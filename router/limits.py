@@ -1,0 +1,185 @@
+"""Back-pressure: bounded work per tier and for the whole server, refused with 429 and ``Retry-After``.
+
+A tier that is asked for more than it can serve (a 135M model on two cores, a provider with a rate
+limit) must say so early, not let a queue grow until every request times out. Each tier admits
+``max_concurrency`` requests at once; up to ``limits.tier_queue`` more may wait, each at most
+``limits.tier_max_wait_s``; anything beyond is a ``TierSaturatedError`` (429) whose ``Retry-After`` is
+estimated from the tier's recent service times. In automatic routing a saturated cheap tier passes
+the request to the next tier instead (``limits.overflow: escalate``, the default) or answers 429
+(``reject``). The global cap ``limits.max_in_flight`` bounds the chat requests the server works on at
+once, streams included until their last byte, and refuses the excess at once (no queue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from router.errors import RateLimitError, TierSaturatedError
+
+MAX_RETRY_AFTER_S = 60.0
+
+
+class Limiter:
+    """At most ``capacity`` holders at once; up to ``max_queue`` waiters, each for at most ``max_wait_s``."""
+
+    def __init__(self, name: str, capacity: int, *, max_queue: int = 0, max_wait_s: float = 0.0,
+                 metrics: LimitMetrics | None = None) -> None:
+        if capacity < 1:
+            raise ValueError(f"{name}: capacity must be at least 1")
+        self.name = name
+        self.capacity = capacity
+        self.max_queue = max(0, max_queue)
+        self.max_wait_s = max(0.0, max_wait_s)
+        self.in_flight = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._mean_s = 1.0
+        self._metrics = metrics
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a slot now."""
+        return sum(1 for waiter in self._waiters if not waiter.done())
+
+    def retry_after(self) -> float:
+        """Seconds after which a refused request may find a free slot (from recent service times)."""
+        backlog = (self.waiting + 1) / self.capacity
+        return min(MAX_RETRY_AFTER_S, max(1.0, self._mean_s * backlog))
+
+    async def acquire(self) -> None:
+        """Take a slot, waiting in FIFO order when allowed; raise a 429 error when none can be had."""
+        if self.in_flight < self.capacity and not self.waiting:
+            self._take()
+            return
+        if self.waiting >= self.max_queue or self.max_wait_s <= 0:
+            raise self._refuse(f"{self.in_flight} in flight and {self.waiting} waiting")
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._gauge()
+        try:
+            async with asyncio.timeout(self.max_wait_s):
+                await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # the slot was handed over just as we gave up: pass it on
+            else:
+                waiter.cancel()
+                self._discard(waiter)
+            self._gauge()
+            if isinstance(exc, TimeoutError):
+                raise self._refuse(f"no free slot within {self.max_wait_s:g} s") from None
+            raise
+        self._gauge()  # a releasing holder handed its slot over: in_flight is unchanged
+
+    def release(self, held_s: float | None = None) -> None:
+        """Give a slot back, handing it to the oldest waiter if there is one."""
+        if held_s is not None:
+            self._mean_s = 0.8 * self._mean_s + 0.2 * held_s
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.in_flight = max(0, self.in_flight - 1)
+        self._gauge()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold a slot for the body of the ``async with``."""
+        await self.acquire()
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.release(time.monotonic() - started)
+
+    def _take(self) -> None:
+        self.in_flight += 1
+        self._gauge()
+
+    def _discard(self, waiter: asyncio.Future[None]) -> None:
+        try:
+            self._waiters.remove(waiter)
+        except ValueError:
+            pass
+
+    def _refuse(self, why: str) -> RateLimitError:
+        if self._metrics is not None:
+            self._metrics.rejected.labels(scope=self.name).inc()
+        if self.name == "server":
+            return RateLimitError(f"the server is at its limit of {self.capacity} requests in flight ({why}); "
+                                  "retry later", retry_after=self.retry_after(), code="server_busy")
+        return TierSaturatedError(
+            f"the {self.name} tier is saturated ({why}; max_concurrency={self.capacity}); retry later",
+            retry_after=self.retry_after())
+
+    def _gauge(self) -> None:
+        if self._metrics is not None:
+            self._metrics.in_flight.labels(scope=self.name).set(self.in_flight)
+            self._metrics.queued.labels(scope=self.name).set(self.waiting)
+
+
+class LimitMetrics:
+    """Prometheus series for the limiters, on the app's own registry."""
+
+    def __init__(self, registry: Any) -> None:
+        from prometheus_client import Counter, Gauge
+
+        self.rejected = Counter("frugal_rejected", "Requests refused with 429 by a limiter (server or tier)",
+                                ("scope",), registry=registry)
+        self.in_flight = Gauge("frugal_in_flight", "Requests holding a slot, by limiter", ("scope",), registry=registry)
+        self.queued = Gauge("frugal_queued", "Requests waiting for a tier slot, by limiter", ("scope",),
+                            registry=registry)
+
+
+class Lease:
+    """One admitted request's hold on the server-wide slot; releasing it twice is harmless."""
+
+    def __init__(self, limiter: Limiter) -> None:
+        self._limiter = limiter
+        self._started = time.monotonic()
+        self._held = True
+
+    def release(self) -> None:
+        """Give the slot back (idempotent)."""
+        if self._held:
+            self._held = False
+            self._limiter.release(time.monotonic() - self._started)
+
+    def transfer(self) -> Lease:
+        """Move the hold to a new lease (a streaming response's); releasing this one becomes a no-op."""
+        moved = Lease(self._limiter)
+        moved._started, moved._held = self._started, self._held
+        self._held = False
+        return moved
+
+
+class Limits:
+    """The server-wide limiter and one limiter per tier, built from settings."""
+
+    def __init__(self, server: Limiter, tiers: Mapping[str, Limiter], overflow: str = "escalate") -> None:
+        self.server = server
+        self.tiers = dict(tiers)
+        self.overflow = overflow
+
+    @classmethod
+    def from_settings(cls, settings: Any, registry: Any = None) -> Limits:
+        """Limiters for ``settings.limits`` and each tier's ``max_concurrency``."""
+        limits = settings.limits
+        metrics = LimitMetrics(registry) if registry is not None else None
+        server = Limiter("server", limits.max_in_flight, metrics=metrics)
+        tiers = {
+            tier: Limiter(tier, config.max_concurrency, max_queue=limits.tier_queue,
+                          max_wait_s=limits.tier_max_wait_s, metrics=metrics)
+            for tier, config in settings.tier_configs().items()
+        }
+        return cls(server, tiers, limits.overflow)
+
+    async def admit(self) -> Lease:
+        """A server-wide slot for one chat request, or a 429 ``RateLimitError`` at once."""
+        await self.server.acquire()
+        return Lease(self.server)
