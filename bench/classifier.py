@@ -1,14 +1,16 @@
 """Benchmark the tier classifier per encoder variant: latency, and accuracy/under-routing out of sample.
 
 For each variant (static, minilm) it measures
-- decision latency (conversation view, encoder, head and policy) p50/p99 on one thread, one request
-  at a time, with the shipped model;
+- decision latency (conversation view, encoder, head and policy) p50/p99 on one thread
+  (``torch.set_num_threads(1)``), one request at a time, with the shipped model; for minilm also in
+  bfloat16 when the CPU has it, with the share of decisions that match float32;
 - (a) a held-out 20 % of our seed set (stratified by tier), the head trained on the rest plus the
   public sets;
 - (b) cross-source splits: for each public source, a head trained on everything except that source
-  and tested on all of it; pooled over sources, with a sweep of ``route.large``.
+  and tested on all of it; pooled over sources (and pooled over the sources whose labels are not a
+  judgement call), with a sweep of ``route.large`` and the cost-aware recommendation (``recommend``).
 Heads are refitted here with the C the shipped manifest chose (temperature from 3-fold
-out-of-fold logits), so a full run takes a few minutes. Writes bench/results/classifier.json.
+out-of-fold logits), so a full run takes about a minute and a half. Writes bench/results/classifier.json.
 
     .venv/bin/python bench/classifier.py [--shared-data ../shared/data] [--variants static,minilm]
 """
@@ -21,23 +23,30 @@ import platform
 import random
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from backends.base import TIERS, Message  # noqa: E402
-from classifiers.config import ClassifierConfig, shipped_model_dir  # noqa: E402
-from classifiers.evaluation import routing_metrics  # noqa: E402
-from classifiers.head import fit_head, fit_temperature  # noqa: E402
-from classifiers.model import STATIC_DIR, load_classifier, read_manifest, without_search  # noqa: E402
-from classifiers.training import build_encoder, encode_views, load_training_rows, row_view  # noqa: E402
-from router.policy import POLICY_THRESHOLDS, Policy  # noqa: E402
+from backends.base import TIERS, Message
+from classifiers.config import ClassifierConfig, shipped_model_dir
+from classifiers.datasets import summarise
+from classifiers.encoders import Encoder, SentenceTransformerEncoder, StaticEncoder, cpu_has_bf16
+from classifiers.evaluation import routing_metrics
+from classifiers.head import fit_head, fit_temperature
+from classifiers.model import STATIC_DIR, load_classifier, read_manifest, without_search
+from classifiers.training import encode_views, load_training_rows, row_view
+from router.policy import POLICY_THRESHOLDS, Policy
 
-SWEEP = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
+SWEEP = (0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
+#: Cost of one under-routed request (needs large, sent lower) in units of one needless large call.
+UNDER_WEIGHT = 10.0
+#: Public sources whose tier labels are a judgement call (category or keyword rules), reported apart.
+JUDGEMENT_SOURCES = ("mt_bench", "self_instruct")
 
 
 def fit_predict(inputs: np.ndarray, labels: list[str], train: np.ndarray, test: np.ndarray, views: list,
@@ -56,68 +65,111 @@ def fit_predict(inputs: np.ndarray, labels: list[str], train: np.ndarray, test: 
     return np.stack([without_search(p) if views[i].follow_up else p for p, i in zip(proba, test, strict=True)])
 
 
+@dataclass(frozen=True)
+class Scores:
+    """Tier probabilities in the shape ``Policy.decide`` reads."""
+
+    scores: dict[str, float]
+
+
 def decide(proba: np.ndarray, policy: Policy) -> list[str]:
     """Policy decisions for TIERS-ordered probability rows."""
-    out = []
+    out: list[str] = []
     for p in proba:
-        holder = type("P", (), {"scores": dict(zip(TIERS, map(float, p), strict=True))})
-        out.append(policy.decide(holder).tier)
+        out.append(policy.decide(Scores(dict(zip(TIERS, map(float, p), strict=True)))).tier)
     return out
 
 
 def sweep(truth: list[str], proba: np.ndarray) -> list[dict[str, Any]]:
-    """Under-routing and kept-off-large for each ``route.large`` value."""
+    """Under-routing, kept-off-large and cost for each ``route.large`` value.
+
+    ``cost`` counts ``UNDER_WEIGHT`` per under-routed request plus one per request sent to the large
+    tier needlessly, per 100 requests.
+    """
     rows = []
     for value in SWEEP:
         metrics = routing_metrics(truth, decide(proba, Policy({"route.large": value})))
+        under = sum(n for tier, n in metrics["confusion"]["large"].items() if tier != "large")
+        over = sum(metrics["confusion"][tier]["large"] for tier in TIERS if tier != "large")
         rows.append({"route.large": value, "under_routing": metrics["under_routing"],
-                     "kept_off_large": metrics["kept_off_large"], "accuracy": metrics["accuracy"]})
+                     "kept_off_large": metrics["kept_off_large"], "accuracy": metrics["accuracy"],
+                     "cost": round(100.0 * (UNDER_WEIGHT * under + over) / len(truth), 2)})
     return rows
 
 
-def latency(variant: str, model_dir: Path, texts: list[str]) -> dict[str, float]:
-    """Per-request decision latency (view, encode, head, policy) on one thread."""
-    classifier = load_classifier(ClassifierConfig(model_dir=model_dir, variant=variant, threads=1))
+def cheapest(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sweep row of least cost (ties: the higher threshold, which keeps more off the large tier)."""
+    return min(rows, key=lambda row: (row["cost"], -row["route.large"]))
+
+
+def recommend(seed_sweep: list[dict[str, Any]], cross_sweep: list[dict[str, Any]], *, tolerance: float) -> dict:
+    """The ``route.large`` to ship: cost summed over both out-of-sample evaluations.
+
+    Among the values whose summed cost is within ``tolerance`` of the least (the cost of a single
+    under-routed held-out seed request, i.e. within noise), the highest: it keeps the most requests
+    off the large tier.
+    """
+    combined = [
+        {"route.large": a["route.large"], "cost": round(a["cost"] + b["cost"], 2),
+         "seed_holdout": {k: a[k] for k in ("under_routing", "kept_off_large")},
+         "cross_source": {k: b[k] for k in ("under_routing", "kept_off_large")}}
+        for a, b in zip(seed_sweep, cross_sweep, strict=True)
+    ]
+    least = cheapest(combined)["cost"]
+    chosen = max((row for row in combined if row["cost"] <= least + tolerance), key=lambda row: row["route.large"])
+    return {**chosen, "least_cost": least, "tolerance": round(tolerance, 2)}
+
+
+def latency(
+    variant: str, model_dir: Path, texts: list[str], precision: Literal["float32", "bfloat16"] = "float32"
+) -> dict[str, Any]:
+    """Per-request decision latency (view, encode, head, policy) on one thread, and the decisions."""
+    import torch
+
+    torch.set_num_threads(1)
+    config = ClassifierConfig(model_dir=model_dir, variant=variant, threads=1, precision=precision)
+    classifier = load_classifier(config)
     policy = Policy()
     for text in texts[:20]:
         policy.decide(classifier.predict([Message("user", text)]))
-    times = []
+    times, decisions = [], []
     for text in texts:
         started = time.perf_counter()
-        policy.decide(classifier.predict([Message("user", text)]))
+        decisions.append(policy.decide(classifier.predict([Message("user", text)])).tier)
         times.append((time.perf_counter() - started) * 1000.0)
-    return {"p50": float(np.percentile(times, 50)), "p99": float(np.percentile(times, 99)), "n": len(times)}
+    return {"p50": float(np.percentile(times, 50)), "p99": float(np.percentile(times, 99)), "n": len(times),
+            "threads": torch.get_num_threads(), "precision": precision, "decisions": decisions}
 
 
 def run_variant(variant: str, rows: list[dict], views: list, args: argparse.Namespace, manifest: dict) -> dict:
     """All measurements of one encoder variant."""
     started = time.perf_counter()
-    encoder, _ = build_encoder(variant, Path("/nonexistent"), encoder=None,
-                               static_from=None, seed=args.seed) if variant == "minilm" else (None, None)
-    if variant == "static":
-        from classifiers.encoders import StaticEncoder
-
-        encoder = StaticEncoder(args.model_dir / STATIC_DIR)
+    encoder: Encoder = (StaticEncoder(args.model_dir / STATIC_DIR) if variant == "static"
+                        else SentenceTransformerEncoder(None))
     inputs = encode_views(encoder, views)
     encode_seconds = time.perf_counter() - started
     labels = [row["tier"] for row in rows]
     c = manifest["variants"][variant]["C"]
     policy = Policy()
-    result: dict[str, Any] = {"C": c, "encode_seconds_all_rows": round(encode_seconds, 1)}
+    result: dict[str, Any] = {"C": c}
 
     # (a) held-out 20 % of the seed set, stratified by tier
     rng = random.Random(args.seed)
     seed_idx = [i for i, r in enumerate(rows) if r["source"] == "seed"]
-    test = sorted(i for tier in TIERS for i in (lambda xs: rng.sample(xs, len(xs) // 5))(
-        [j for j in seed_idx if labels[j] == tier]))
+    test = []
+    for tier in TIERS:
+        members = [j for j in seed_idx if labels[j] == tier]
+        test += rng.sample(members, len(members) // 5)
+    test.sort()
     train = np.asarray(sorted(set(range(len(rows))) - set(test)))
     proba = fit_predict(inputs, labels, train, np.asarray(test), views, c=c, seed=args.seed)
     truth = [labels[i] for i in test]
     result["seed_holdout"] = routing_metrics(truth, decide(proba, policy))
-    result["seed_holdout"]["sweep"] = sweep(truth, proba)
+    seed_sweep = sweep(truth, proba)
+    result["seed_holdout"]["sweep"] = seed_sweep
 
     # (b) cross-source: hold out each public source entirely
-    per_source, pooled_truth, pooled_proba = {}, [], []
+    per_source, pooled_truth, pooled_proba, pooled_sources = {}, [], [], []
     for source in sorted({r["source"] for r in rows} - {"seed"}):
         test_idx = np.asarray([i for i, r in enumerate(rows) if r["source"] == source])
         train_idx = np.asarray([i for i, r in enumerate(rows) if r["source"] != source])
@@ -127,13 +179,28 @@ def run_variant(variant: str, rows: list[dict], views: list, args: argparse.Name
         per_source[source] = {k: metrics[k] for k in ("n", "accuracy", "under_routing", "kept_off_large",
                                                       "over_routing", "confusion")}
         pooled_truth += truth
+        pooled_sources += [source] * len(truth)
         pooled_proba.append(proba)
     pooled = np.concatenate(pooled_proba)
+    pooled_sweep = sweep(pooled_truth, pooled)
     result["cross_source"] = {"per_source": per_source,
                               "pooled": routing_metrics(pooled_truth, decide(pooled, policy)),
-                              "sweep": sweep(pooled_truth, pooled)}
+                              "sweep": pooled_sweep, "cheapest": cheapest(pooled_sweep)}
+    clear = [i for i, source in enumerate(pooled_sources) if source not in JUDGEMENT_SOURCES]
+    result["cross_source"]["pooled_clear_labels"] = {
+        "sources": sorted({pooled_sources[i] for i in clear}),
+        **routing_metrics([pooled_truth[i] for i in clear], decide(pooled[clear], policy)),
+    }
+    result["recommended"] = recommend(seed_sweep, pooled_sweep, tolerance=100.0 * UNDER_WEIGHT / len(test))
     sample = [r["text"] for r in random.Random(args.seed).sample(rows, min(args.latency_n, len(rows)))]
-    result["latency_ms"] = latency(variant, args.model_dir, sample)
+    timed = latency(variant, args.model_dir, sample)
+    reference = timed.pop("decisions")
+    result["latency_ms"] = timed
+    if variant == "minilm" and cpu_has_bf16():
+        fast = latency(variant, args.model_dir, sample, precision="bfloat16")
+        same = sum(a == b for a, b in zip(reference, fast.pop("decisions"), strict=True)) / len(reference)
+        result["latency_ms_bfloat16"] = {**fast, "same_decision_as_float32": same}
+    result["encode_seconds_all_rows"] = round(encode_seconds, 1)
     return result
 
 
@@ -157,7 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "command": "python bench/classifier.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "host": {"python": platform.python_version(), "machine": platform.machine()},
-        "rows": len(rows), "default_thresholds": {k: s.default for k, s in POLICY_THRESHOLDS.items()},
+        "rows": len(rows), "by_source": summarise(rows),
+        "default_thresholds": {k: s.default for k, s in POLICY_THRESHOLDS.items()},
+        "under_weight": UNDER_WEIGHT,
         "variants": {},
     }
     for variant in args.variants.split(","):
@@ -165,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         results["variants"][variant] = run_variant(variant, rows, views, args, manifest)
         summary = results["variants"][variant]
         print(json.dumps({"variant": variant, "latency_ms": summary["latency_ms"],
+                          "recommended": summary["recommended"],
                           "seed_holdout": {k: summary["seed_holdout"][k] for k in ("accuracy", "under_routing",
                                                                                    "kept_off_large")},
                           "cross_source": {k: summary["cross_source"]["pooled"][k] for k in (

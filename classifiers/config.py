@@ -7,6 +7,7 @@ fast static path and the MiniLM path are both a configuration switch away.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,6 +38,11 @@ class ClassifierConfig(BaseModel):
         "None = the offline all-MiniLM-L6-v2 package (sha256 verified)",
     )
     threads: int = Field(default=1, ge=1, le=64, description="CPU threads the encoder may use")
+    precision: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto",
+        description="number format of the 'minilm' transformer at inference: 'auto' = bfloat16 on CPUs with "
+        "native bf16 (avx512_bf16/amx), else float32; heads are trained on float32 embeddings",
+    )
 
     def resolved_model_dir(self) -> Path:
         """The model folder this configuration points at."""

@@ -6,6 +6,7 @@ turn looks like a follow-up and an earlier user turn exists, that earlier turn (
 front of it. A follow-up is never a self-contained question about a fact, so it is also flagged:
 the classifier takes the search tier off the table for it (see ``Classifier.predict``).
 System messages and assistant answers are not embedded (they describe the product, not the ask).
+Erring towards "follow-up" is cheap: it only takes the search tier away from that one turn.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ FOLLOW_UP_MAX_WORDS = 4
 
 _ANAPHORA = re.compile(
     r"^\s*(and|but|so|also|then|why|how come|what about|how about|and why|ok|okay|now|again|more|"
-    r"et|mais|pourquoi|y)\b|\b(it|that|this|those|these|them|above|previous|your answer|you said|"
-    r"same|again|instead|shorter|longer|ça|cela)\b",
+    r"continue|go on|et|mais|pourquoi|y)\b|\b(it|that|this|those|these|them|above|previous|your answer|"
+    r"you said|same|again|instead|shorter|longer|an example|examples|elaborate|expand|further|in detail|"
+    r"ça|cela)\b",
     re.IGNORECASE,
 )
 

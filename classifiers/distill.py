@@ -34,7 +34,7 @@ def _token_vectors(model_dir: str, batch_size: int) -> tuple[np.ndarray, Path]:
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(model_dir, device="cpu")
-    transformer = model[0]
+    transformer: Any = model[0]
     tokenizer = transformer.tokenizer
     folder = Path(model_dir)
     if not (folder / STATIC_TOKENIZER).exists():
@@ -79,7 +79,7 @@ def distill_static(
         "distilled_from": encoder_id,
         "distilled_from_sha256": sha256_of(weights),
         "dims": dims,
-        "vocab": int(len(reduced)),
+        "vocab": len(reduced),
         "method": "model2vec recipe: per-token mean-pooled output, PCA, SIF 1e-4 Zipf weights, int8 rows",
         "sha256": sha256_of(out_dir / STATIC_TABLE),
     }

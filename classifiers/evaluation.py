@@ -18,7 +18,7 @@ from classifiers.model import Classifier
 from router.errors import UnprocessableError
 from router.policy import Policy
 
-_RANK = {tier: i for i, tier in enumerate(TIERS)}
+_RANK: dict[str, int] = {tier: i for i, tier in enumerate(TIERS)}
 
 
 def routing_metrics(
@@ -26,7 +26,7 @@ def routing_metrics(
 ) -> dict[str, Any]:
     """Accuracy, per-tier precision/recall, confusion, under/over-routing and kept-off-large."""
     n = len(truth)
-    confusion = {t: {p: 0 for p in TIERS} for t in TIERS}
+    confusion: dict[str, dict[str, int]] = {t: {p: 0 for p in TIERS} for t in TIERS}
     for t, p in zip(truth, decided, strict=True):
         confusion[t][p] += 1
     per_tier = {}

@@ -35,8 +35,9 @@ _ARITHMETIC = re.compile(r"\d\s*[-+*/×÷^=]\s*\(?\d|\b[xyn]\s*[\^²=]|\\frac|\b
 _SUPPLIED = re.compile(r"(?::|\n)\s*[\"“«']?(?P<body>[^\n].{60,})", re.DOTALL)
 _QUOTED = re.compile(r"[\"“«](?P<body>[^\"”»]{40,})[\"”»]")
 _WH = re.compile(
-    r"^\s*(who|whom|whose|what|when|where|which|how (?:many|much|long|old|tall|far|big)|in which|"
-    r"qui|quand|où|quel|quelle|quels|combien|wer|wann|wo|welche|quién|cuándo|dónde|cuál)\b",
+    r"^\s*[¿¡]?\s*(who|whom|whose|what|when|where|which|how (?:many|much|long|old|tall|far|big)|in which|"
+    r"qui|quand|où|quel|quelle|quels|combien|wer|wann|wo|welche|wie viele|quién|cuándo|dónde|cuál|cuántos|"
+    r"chi|quando|dove|quale|quanti|quem|onde|qual|quantos|wie|wanneer|waar|welke|hoeveel)\b",
     re.IGNORECASE,
 )
 

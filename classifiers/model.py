@@ -66,7 +66,9 @@ def _build_sentence(model_dir: Path, spec: dict[str, Any], config: ClassifierCon
     expected = spec.get("sha256")
     if not expected:
         raise AssetError(f"the manifest in {model_dir} records no encoder sha256; retrain the model")
-    return SentenceTransformerEncoder(config.encoder, threads=config.threads, expected_sha256=expected)
+    return SentenceTransformerEncoder(
+        config.encoder, threads=config.threads, expected_sha256=expected, precision=config.precision
+    )
 
 
 #: How each encoder kind named in a manifest is built.
@@ -104,7 +106,7 @@ class Classifier:
         for view, row in zip(views, proba, strict=True):
             if view.follow_up:
                 row = without_search(row)
-            scores = {tier: float(p) for tier, p in zip(TIERS, row, strict=True)}
+            scores: dict[str, float] = {tier: float(p) for tier, p in zip(TIERS, row, strict=True)}
             results.append(Prediction(scores, text=view.text, follow_up=view.follow_up, latency_ms=elapsed_ms))
         return results
 

@@ -23,7 +23,13 @@ from classifiers.config import MINILM_ID
 from classifiers.conversation import ConversationView, conversation_view
 from classifiers.datasets import DEFAULT_CAP, Row, load_public, load_seed, summarise
 from classifiers.distill import DEFAULT_DIMS, distill_static
-from classifiers.encoders import STATIC_TABLE, STATIC_TOKENIZER, Encoder, SentenceTransformerEncoder, StaticEncoder
+from classifiers.encoders import (
+    STATIC_TABLE,
+    STATIC_TOKENIZER,
+    Encoder,
+    SentenceTransformerEncoder,
+    StaticEncoder,
+)
 from classifiers.evaluation import routing_metrics
 from classifiers.features import FEATURE_NAMES, feature_matrix
 from classifiers.head import SoftmaxHead, fit_head, fit_temperature

@@ -173,6 +173,9 @@ def train(
     out: Annotated[Path | None, typer.Option(help="output model directory (default: the shipped model)")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     encoder: Annotated[str | None, typer.Option(help="sentence-transformers model name or path")] = None,
+    variant: Annotated[str | None, typer.Option(help="train one variant only: static or minilm")] = None,
+    static_from: Annotated[Path | None, typer.Option(help="reuse this distilled static table")] = None,
+    seed_only: Annotated[bool, typer.Option(help="train on the seed set alone (no public sets)")] = False,
 ) -> None:
     """Train the tier classifier (seeded, reproducible) and write it without pickle."""
     from classifiers.training import train as run_training
@@ -182,8 +185,9 @@ def train(
     from classifiers.config import shipped_model_dir
 
     try:
-        manifest = run_training(seed_dir=seed_dir, shared_data_dir=shared_data, out_dir=out or shipped_model_dir(),
-                                seed=seed, encoder=encoder)
+        manifest = run_training(seed_dir=seed_dir, shared_data_dir=None if seed_only else shared_data,
+                                out_dir=out or shipped_model_dir(), seed=seed, encoder=encoder, variant=variant,
+                                static_from=static_from)
     except (FrugalError, FileNotFoundError) as exc:
         _fail(exc)
     _echo_json(manifest)

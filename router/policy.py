@@ -14,18 +14,7 @@ from typing import Protocol
 
 from backends.base import TIERS, Tier
 from router.errors import UnprocessableError
-
-
-@dataclass(frozen=True)
-class ThresholdSpec:
-    """One named threshold an admin may set: its default, bounds and meaning."""
-
-    name: str
-    default: float
-    min: float
-    max: float
-    description: str
-
+from router.thresholds import ThresholdSpec
 
 #: Every threshold the policy reads, by name.
 POLICY_THRESHOLDS: dict[str, ThresholdSpec] = {

@@ -47,17 +47,7 @@ def all_specs() -> tuple[ThresholdSpec, ...]:
     """Every threshold: the routing policy's and the tier gates'."""
     from router.policy import POLICY_THRESHOLDS
 
-    declared = POLICY_THRESHOLDS.values() if isinstance(POLICY_THRESHOLDS, Mapping) else POLICY_THRESHOLDS
-    policy = tuple(_as_spec(spec) for spec in declared)
-    return policy + GATE_THRESHOLDS
-
-
-def _as_spec(spec: object) -> ThresholdSpec:
-    if isinstance(spec, ThresholdSpec):
-        return spec
-    get = spec.get if isinstance(spec, Mapping) else lambda key: getattr(spec, key)
-    return ThresholdSpec(str(get("name")), float(get("default")), float(get("min")), float(get("max")),
-                         str(get("description")))
+    return tuple(POLICY_THRESHOLDS.values()) + GATE_THRESHOLDS
 
 
 class ThresholdStore:

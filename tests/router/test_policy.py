@@ -50,3 +50,12 @@ def test_defaults_apply_when_not_given() -> None:
     policy = Policy({"route.search": 0.9})
     assert policy.thresholds["route.large"] == POLICY_THRESHOLDS["route.large"].default
     assert policy.thresholds["route.search"] == 0.9
+
+
+def test_policy_declares_the_shared_threshold_specs() -> None:
+    from router.thresholds import ThresholdSpec, all_specs
+
+    assert all(isinstance(spec, ThresholdSpec) for spec in POLICY_THRESHOLDS.values())
+    declared = {spec.name: spec for spec in all_specs()}
+    for name, spec in POLICY_THRESHOLDS.items():
+        assert declared[name] is spec  # one declaration, no conversion

@@ -1,0 +1,79 @@
+"""The documented label mapping of the public sets, on a miniature copy of their layout."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from classifiers.datasets import PUBLIC_SOURCES, load_public, summarise
+from router.errors import UnprocessableError
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(row) + "\n" for row in rows)
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def shared(tmp_path: Path) -> Path:
+    """One folder per public source, with a few rows each."""
+    write_jsonl(tmp_path / "squad_v1.1_dev" / "questions.jsonl",
+                [{"question": f"Which year was bridge {i} opened?", "answers": ["1900"]} for i in range(5)])
+    write_jsonl(tmp_path / "nq_open" / "NQ-open.dev.jsonl", [{"question": "who sang hey jude", "answer": ["x"]}])
+    write_jsonl(tmp_path / "gsm8k" / "train.jsonl",
+                [{"question": "Ann has 3 apples and buys 4 more bags of 6. How many now?", "answer": "27"}])
+    write_jsonl(tmp_path / "humaneval" / "HumanEval.jsonl.gz", [{"prompt": 'def add(a, b):\n    """Add."""\n'}])
+    write_jsonl(tmp_path / "mt_bench" / "question.jsonl",
+                [{"category": "writing", "turns": ["Write a blog post about Hawaii.", "Now rewrite it in verse."]}])
+    write_jsonl(tmp_path / "self_instruct_user_oriented" / "user_oriented_instructions.jsonl", [
+        {"instruction": "Fix the grammar.", "instances": [{"input": "me go home"}], "motivation_app": "Grammarly"},
+        {"instruction": "Write a Python function for this.", "instances": [{"input": "reverse a list"}],
+         "motivation_app": "Colab"},
+        {"instruction": "Solve the puzzle.", "instances": [{"input": ""}], "motivation_app": "Sudoku"},
+    ])
+    write_jsonl(tmp_path / "dolly_partial_no_category" / "dolly_first6400_instruction_response.jsonl", [
+        {"instruction": "Who wrote Hamlet?", "response": "William Shakespeare."},
+        {"instruction": "Who is the best football player and why?", "response": "Opinions differ."},
+        {"instruction": "Classify these as fruit or vegetable: apple, leek", "response": "apple fruit"},
+        {"instruction": "Write a poem about the sea.", "response": "..."},
+        {"instruction": "When did the Roman Empire fall?", "response": " ".join(["word"] * 60)},
+    ])
+    return tmp_path
+
+
+def test_every_source_maps_to_the_documented_tiers(shared: Path) -> None:
+    rows = load_public(shared, seed=0, cap=100)
+    summary = summarise(rows)
+    assert summary == {
+        "squad": {"search": 5}, "nq_open": {"search": 1}, "gsm8k": {"large": 1}, "humaneval": {"large": 1},
+        "mt_bench": {"large": 2}, "self_instruct": {"small": 1, "large": 2},
+        "dolly": {"search": 1, "small": 1},
+    }
+    dolly = {row["text"]: row["tier"] for row in rows if row["source"] == "dolly"}
+    assert dolly == {"Who wrote Hamlet?": "search", "Classify these as fruit or vegetable: apple, leek": "small"}
+    turn2 = next(row for row in rows if row.get("kind") == "writing_turn2")
+    assert [m["role"] for m in turn2["messages"]] == ["user", "assistant", "user"]
+    grammar = next(row for row in rows if row["source"] == "self_instruct" and row["tier"] == "small")
+    assert grammar["text"] == "Fix the grammar.\n\nme go home"  # the supplied input travels with the instruction
+
+
+def test_cap_is_a_reproducible_sample(shared: Path) -> None:
+    first = load_public(shared, seed=1, cap=2, sources=["squad"])
+    assert len(first) == 2
+    assert first == load_public(shared, seed=1, cap=2, sources=["squad"])
+
+
+def test_unknown_or_missing_sources_are_clear_errors(shared: Path, tmp_path: Path) -> None:
+    with pytest.raises(UnprocessableError, match="valid"):
+        load_public(shared, sources=["imagenet"])
+    (shared / "gsm8k" / "train.jsonl").unlink()
+    with pytest.raises(UnprocessableError, match="not found"):
+        load_public(shared, sources=["gsm8k"])
+    assert set(PUBLIC_SOURCES) == {"squad", "nq_open", "gsm8k", "humaneval", "mt_bench", "self_instruct", "dolly"}
