@@ -1,8 +1,8 @@
-"""Measure how long a threshold change takes to reach a second app sharing the database (a program, not a test).
+"""How long a threshold change takes to reach a second app sharing the database.
 
-Run: ``.venv/bin/python -m tests.admin.propagation_probe [--poll 2.0] [--changes 6]``. Two apps (echo tiers)
+Run: ``.venv/bin/python bench/admin_propagation.py [--poll 2.0] [--changes 6]``. Two apps (echo tiers)
 share a SQLite file, then a fresh PostgreSQL schema on 127.0.0.1; each change is a ``PUT`` on one and a
-polling ``GET`` on the other, at varied phases against the poll. Prints one JSON object.
+polling ``GET`` on the other, at varied phases against the poll. Writes bench/results/admin_propagation.json.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -18,8 +19,11 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from tests.admin.conftest import app_client
-from tests.conftest import echo_settings
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.admin.conftest import app_client  # noqa: E402  (needs ROOT on the path)
+from tests.conftest import echo_settings  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -46,10 +50,11 @@ def probe(url: str | None, poll: float, changes: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Probe SQLite and PostgreSQL; print the figures as JSON."""
+    """Probe SQLite and PostgreSQL; write and print the figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--poll", type=float, default=2.0)
     parser.add_argument("--changes", type=int, default=6)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "admin_propagation.json")
     args = parser.parse_args()
     result = {"sqlite": probe(None, args.poll, args.changes)}
     schema = f"frugal_probe_{uuid.uuid4().hex[:8]}"
@@ -62,6 +67,7 @@ def main() -> None:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
 
 
