@@ -22,8 +22,8 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.admin.conftest import app_client  # noqa: E402  (needs ROOT on the path)
-from tests.conftest import echo_settings  # noqa: E402
+from tests.admin.conftest import app_client
+from tests.conftest import echo_settings
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

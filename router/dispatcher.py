@@ -149,7 +149,7 @@ class Dispatcher:
         prediction, cpu_seconds = await asyncio.to_thread(self._classify, routed.completion_request.messages)
         decision_ms = (time.perf_counter() - wall) * 1000
         decided = self._policy().decide(prediction)
-        scores = {tier: float(prediction.scores[tier]) for tier in TIERS}
+        scores: dict[str, float] = {tier: float(prediction.scores[tier]) for tier in TIERS}
         return _Decision(decided.tier, scores, decided.reason, decision_ms, self.estimator.local(cpu_seconds))
 
     def _policy(self) -> Any:
@@ -209,6 +209,7 @@ class Dispatcher:
             request = self._request_for(routed, tier, context)
             stream: AsyncIterator[TextDelta | Completion] | None = None
             first: TextDelta | Completion | None = None
+            completion: Completion | None = None
             wall = time.perf_counter()
             try:
                 if live and not can_escalate:
@@ -242,9 +243,9 @@ class Dispatcher:
                         yield event
                     else:
                         completion = event
-                if completion is None:
-                    raise FrugalError(f"the {tier} tier ended its stream without a final answer")
                 elapsed = time.perf_counter() - wall
+            if completion is None:
+                raise FrugalError(f"the {tier} tier ended its stream without a final answer")
             attempt = self._attempt(tier, completion, elapsed)
             attempts.append(attempt)
             if completion.sufficient or not can_escalate:

@@ -129,7 +129,7 @@ def build_backends(settings: Settings, problems: dict[str, str]) -> dict[str, Ba
             backends[tier] = build_backend(config.backend, config, tier=tier, data_dir=settings.data_dir)  # type: ignore[arg-type]
         except ValueError as exc:  # a configuration mistake: refuse to start, naming the setting
             raise SettingsError(f"{tier} tier ({config.backend}): {exc}") from exc
-        except Exception as exc:  # one broken tier must not stop the others
+        except Exception as exc:  # noqa: BLE001 - one broken tier must not stop the others
             log.error("the %s tier (%s) could not be built: %s", tier, config.backend, exc)
             problems[tier] = f"{config.backend}: {exc}"
     return backends

@@ -7,6 +7,7 @@ sees either the old values or the new ones, never a mix.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -84,7 +85,7 @@ class ThresholdStore:
             except (TypeError, ValueError):
                 problems.append(f"{name} must be a number, got {raw!r}")
                 continue
-            if not (spec.min <= value <= spec.max) or value != value:
+            if math.isnan(value) or not (spec.min <= value <= spec.max):
                 problems.append(f"{name}={value} is outside [{spec.min}, {spec.max}]")
                 continue
             clean[name] = value

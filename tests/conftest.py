@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -20,7 +21,7 @@ pytest_plugins = ["tests.fixtures.llama_server"]
 ESCALATE = "PLEASE-ESCALATE"
 
 
-def echo_settings(tmp_path: Path, **overrides: object):  # noqa: ANN201 - returns router.settings.Settings
+def echo_settings(tmp_path: Path, **overrides: object):
     """Settings whose three tiers are EchoBackends; the search and small echoes escalate on a marker."""
     from router.settings import load_settings
 
@@ -38,13 +39,13 @@ def echo_settings(tmp_path: Path, **overrides: object):  # noqa: ANN201 - return
 
 
 @pytest.fixture
-def settings(tmp_path: Path):  # noqa: ANN201
+def settings(tmp_path: Path):
     """Echo-tier settings in a temporary data directory."""
     return echo_settings(tmp_path)
 
 
 @pytest.fixture
-def client(settings) -> Iterator[object]:  # noqa: ANN001
+def client(settings) -> Iterator[object]:
     """The app in process, lifespan run (real classifier, real SQLite ledger, echo tiers)."""
     from fastapi.testclient import TestClient
 
@@ -76,7 +77,7 @@ class LiveServer:
         """Base URL of the server."""
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> LiveServer:
+    def __enter__(self) -> Self:
         self.thread.start()
         deadline = time.monotonic() + 60
         while not self.server.started:

@@ -80,7 +80,7 @@ def parse_chat_request(body: bytes, services: Any) -> ChatCompletionRequest:
 
 def routed_request(chat: ChatCompletionRequest, services: Any, client_key_id: str | None) -> RoutedRequest:
     """Resolve the model and flatten the conversation into a pipeline request."""
-    canonical, forced = resolve_model(chat.model, services.settings.aliases)
+    _canonical, forced = resolve_model(chat.model, services.settings.aliases)
     messages = chat.flat_messages()
     limit = services.settings.limits.max_message_chars
     for index, message in enumerate(messages):

@@ -42,7 +42,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("name", "body", "status", "param"), CASES, ids=[c[0] for c in CASES])
-def test_bad_input_matrix(client, name: str, body: object, status: int, param: str | None) -> None:  # noqa: ANN001
+def test_bad_input_matrix(client, name: str, body: object, status: int, param: str | None) -> None:
     if isinstance(body, bytes):
         response = client.post("/v1/chat/completions", content=body, headers={"content-type": "application/json"})
     else:
@@ -55,14 +55,14 @@ def test_bad_input_matrix(client, name: str, body: object, status: int, param: s
         assert error["param"] == param
 
 
-def test_unknown_model_lists_the_valid_names(client) -> None:  # noqa: ANN001
+def test_unknown_model_lists_the_valid_names(client) -> None:
     error = client.post("/v1/chat/completions", json={"model": "gpt-17", "messages": OK_MESSAGES}).json()["error"]
     assert error["code"] == "model_not_found"
     for name in ("frugal-auto", "frugal-search", "frugal-small", "frugal-large"):
         assert name in error["message"]
 
 
-def test_huge_body_is_413(tmp_path) -> None:  # noqa: ANN001
+def test_huge_body_is_413(tmp_path) -> None:
     from fastapi.testclient import TestClient
 
     from router.app import create_app
@@ -75,7 +75,7 @@ def test_huge_body_is_413(tmp_path) -> None:  # noqa: ANN001
     assert response.json()["error"]["code"] == "payload_too_large"
 
 
-def test_too_many_or_too_long_messages_are_400(tmp_path) -> None:  # noqa: ANN001
+def test_too_many_or_too_long_messages_are_400(tmp_path) -> None:
     from fastapi.testclient import TestClient
 
     from router.app import create_app
@@ -89,7 +89,7 @@ def test_too_many_or_too_long_messages_are_400(tmp_path) -> None:  # noqa: ANN00
     assert long.status_code == 400 and long.json()["error"]["param"] == "messages.0.content"
 
 
-def test_client_keys_are_checked_when_configured(tmp_path) -> None:  # noqa: ANN001
+def test_client_keys_are_checked_when_configured(tmp_path) -> None:
     from fastapi.testclient import TestClient
 
     from router.app import create_app
@@ -108,7 +108,7 @@ def test_client_keys_are_checked_when_configured(tmp_path) -> None:  # noqa: ANN
     assert [r.client_key_id for r in rows] == [hash_key("sk-good")[:12]]
 
 
-def test_unknown_path_and_method_are_openai_shaped(client) -> None:  # noqa: ANN001
+def test_unknown_path_and_method_are_openai_shaped(client) -> None:
     missing = client.get("/v1/nothing-here")
     wrong_method = client.get("/v1/chat/completions")
     assert missing.status_code == 404 and "error" in missing.json()

@@ -14,12 +14,12 @@ HEADERS = ["x-frugal-route", "x-frugal-escalations", "x-frugal-energy-wh", "x-fr
            "x-frugal-avoided-wh", "x-frugal-request-id"]
 
 
-def chat(client, text: str, model: str = "frugal-auto", **extra):  # noqa: ANN001, ANN201
+def chat(client, text: str, model: str = "frugal-auto", **extra):
     return client.post("/v1/chat/completions",
                        json={"model": model, "messages": [{"role": "user", "content": text}], **extra})
 
 
-def test_forced_tier_answers_in_openai_shape_with_headers_and_frugal_object(client) -> None:  # noqa: ANN001
+def test_forced_tier_answers_in_openai_shape_with_headers_and_frugal_object(client) -> None:
     response = chat(client, "rewrite this politely: give me the report", model="frugal-small")
     assert response.status_code == 200, response.text
     body = response.json()
@@ -45,7 +45,7 @@ def test_forced_tier_answers_in_openai_shape_with_headers_and_frugal_object(clie
     assert float(response.headers["x-frugal-energy-wh"]) == pytest.approx(frugal["energy_wh"]["value"], rel=1e-3)
 
 
-def test_forced_tier_never_escalates_and_reports_insufficient(client) -> None:  # noqa: ANN001
+def test_forced_tier_never_escalates_and_reports_insufficient(client) -> None:
     response = chat(client, f"who wrote {ESCALATE}?", model="frugal-search")
     assert response.status_code == 200
     frugal = response.json()["frugal"]
@@ -54,7 +54,7 @@ def test_forced_tier_never_escalates_and_reports_insufficient(client) -> None:  
     assert response.headers["x-frugal-escalations"] == "0"
 
 
-def test_auto_route_classifies_and_reports_scores(client) -> None:  # noqa: ANN001
+def test_auto_route_classifies_and_reports_scores(client) -> None:
     response = chat(client, "What is the capital of France?")
     assert response.status_code == 200
     frugal = response.json()["frugal"]
@@ -64,13 +64,13 @@ def test_auto_route_classifies_and_reports_scores(client) -> None:  # noqa: ANN0
     assert frugal["route"] == "search"
 
 
-def test_auto_route_sends_code_requests_to_large(client) -> None:  # noqa: ANN001
+def test_auto_route_sends_code_requests_to_large(client) -> None:
     text = ("Write a Python function that parses an ISO-8601 duration like P3DT4H and returns seconds, "
             "with tests for edge cases and error handling.")
     assert chat(client, text).json()["frugal"]["route"] == "large"
 
 
-def test_insufficient_answers_escalate_with_every_attempt_recorded(tmp_path) -> None:  # noqa: ANN001
+def test_insufficient_answers_escalate_with_every_attempt_recorded(tmp_path) -> None:
     from fastapi.testclient import TestClient
 
     from router.app import create_app
@@ -88,7 +88,7 @@ def test_insufficient_answers_escalate_with_every_attempt_recorded(tmp_path) -> 
     assert [r.route for r in rows] == ["small", "large"]
 
 
-def test_max_escalations_zero_stops_at_the_first_tier(tmp_path) -> None:  # noqa: ANN001
+def test_max_escalations_zero_stops_at_the_first_tier(tmp_path) -> None:
     from fastapi.testclient import TestClient
 
     from router.app import create_app
@@ -99,14 +99,14 @@ def test_max_escalations_zero_stops_at_the_first_tier(tmp_path) -> None:  # noqa
     assert frugal["route"] == "search" and len(frugal["attempts"]) == 1
 
 
-def test_every_answered_request_has_one_ledger_row(client) -> None:  # noqa: ANN001
+def test_every_answered_request_has_one_ledger_row(client) -> None:
     ids = [chat(client, f"say hello number {i}", model="frugal-small").json()["id"] for i in range(5)]
     rows = list(client.app.state.services.ledger.rows())
     assert sorted(r.request_id for r in rows) == sorted(ids)
     assert all(r.status == 200 and r.prompt_text is None for r in rows)
 
 
-def test_streaming_sends_openai_chunks_then_frugal_object_and_done(client) -> None:  # noqa: ANN001
+def test_streaming_sends_openai_chunks_then_frugal_object_and_done(client) -> None:
     with client.stream("POST", "/v1/chat/completions", json={
         "model": "frugal-small", "stream": True, "stream_options": {"include_usage": True},
         "messages": [{"role": "user", "content": "make this formal: hey there friend"}],
@@ -126,7 +126,7 @@ def test_streaming_sends_openai_chunks_then_frugal_object_and_done(client) -> No
     assert chunks[-1]["frugal"]["route"] == "small"
 
 
-def test_streaming_auto_escalation_streams_the_final_tier(tmp_path) -> None:  # noqa: ANN001
+def test_streaming_auto_escalation_streams_the_final_tier(tmp_path) -> None:
     from fastapi.testclient import TestClient
 
     from router.app import create_app
@@ -143,7 +143,7 @@ def test_streaming_auto_escalation_streams_the_final_tier(tmp_path) -> None:  # 
     assert chunks[-1]["frugal"]["route"] == "large" and len(chunks[-1]["frugal"]["attempts"]) == 3
 
 
-def test_content_parts_and_system_messages_are_accepted(client) -> None:  # noqa: ANN001
+def test_content_parts_and_system_messages_are_accepted(client) -> None:
     response = client.post("/v1/chat/completions", json={
         "model": "frugal-small", "temperature": 0.2, "top_p": 0.9, "max_completion_tokens": 50, "seed": 1,
         "stop": ["\n\n"], "user": "u1", "n": 1,
@@ -154,7 +154,7 @@ def test_content_parts_and_system_messages_are_accepted(client) -> None:  # noqa
     assert response.json()["choices"][0]["message"]["content"] == "small: hello\nyou"
 
 
-def test_aliases_resolve_and_models_lists_them(tmp_path) -> None:  # noqa: ANN001
+def test_aliases_resolve_and_models_lists_them(tmp_path) -> None:
     from fastapi.testclient import TestClient
 
     from router.app import create_app
@@ -165,19 +165,19 @@ def test_aliases_resolve_and_models_lists_them(tmp_path) -> None:  # noqa: ANN00
     assert names[:4] == ["frugal-auto", "frugal-search", "frugal-small", "frugal-large"] and "my-cheap" in names
 
 
-def test_healthz_reports_each_tier(client) -> None:  # noqa: ANN001
+def test_healthz_reports_each_tier(client) -> None:
     body = client.get("/healthz").json()
     assert body["status"] == "ok"
     assert {t: s["ready"] for t, s in body["tiers"].items()} == {"search": True, "small": True, "large": True}
 
 
-def test_metrics_count_requests_by_tier(client) -> None:  # noqa: ANN001
+def test_metrics_count_requests_by_tier(client) -> None:
     chat(client, "hi", model="frugal-small")
     text = client.get("/metrics").text
     assert 'frugal_requests_total{status="200",tier="small"} 1.0' in text
 
 
-def test_large_unavailable_degrades_to_small_and_says_so(tmp_path) -> None:  # noqa: ANN001
+def test_large_unavailable_degrades_to_small_and_says_so(tmp_path) -> None:
     from fastapi.testclient import TestClient
 
     from router.app import create_app
@@ -193,12 +193,12 @@ def test_large_unavailable_degrades_to_small_and_says_so(tmp_path) -> None:  # n
     assert response.headers["x-frugal-degraded"] == "large-unavailable"
     frugal = response.json()["frugal"]
     assert frugal["degraded"] == "large-unavailable"
-    assert [(a["tier"], a["reason"]) for a in frugal["attempts"]][0] == ("large", "unavailable")
+    assert next((a["tier"], a["reason"]) for a in frugal["attempts"]) == ("large", "unavailable")
     assert forced.status_code == 503 and "FRUGAL_LARGE__MODEL" in forced.json()["error"]["message"]
     assert health["status"] == "degraded" and health["tiers"]["large"]["ready"] is False
 
 
-def test_large_unavailable_with_error_policy_is_503(tmp_path) -> None:  # noqa: ANN001
+def test_large_unavailable_with_error_policy_is_503(tmp_path) -> None:
     from fastapi.testclient import TestClient
 
     from router.app import create_app
@@ -213,7 +213,7 @@ def test_large_unavailable_with_error_policy_is_503(tmp_path) -> None:  # noqa: 
     assert [(r.status, r.error_code) for r in rows] == [(503, "tier_unavailable")]
 
 
-def test_slow_backend_is_504_and_recorded(tmp_path) -> None:  # noqa: ANN001
+def test_slow_backend_is_504_and_recorded(tmp_path) -> None:
     from fastapi.testclient import TestClient
 
     from router.app import create_app

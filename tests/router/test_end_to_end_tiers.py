@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def frugal(llama_server: str, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def frugal(llama_server: str, tmp_path_factory: pytest.TempPathFactory):
     from router.app import create_app
 
     data = tmp_path_factory.mktemp("e2e")
@@ -31,7 +31,7 @@ def frugal(llama_server: str, tmp_path_factory: pytest.TempPathFactory):  # noqa
         yield server
 
 
-def test_forced_large_over_real_http_plain_and_streaming(frugal) -> None:  # noqa: ANN001
+def test_forced_large_over_real_http_plain_and_streaming(frugal) -> None:
     client = openai.OpenAI(base_url=frugal.url + "/v1", api_key="unused", max_retries=0)
     raw = client.chat.completions.with_raw_response.create(
         model="frugal-large", max_tokens=12, messages=[{"role": "user", "content": "Name a colour."}])
@@ -53,7 +53,7 @@ def test_forced_large_over_real_http_plain_and_streaming(frugal) -> None:  # noq
     assert chunks[-1].usage.completion_tokens > 0
 
 
-def test_small_answer_too_short_escalates_to_large_over_real_http(frugal) -> None:  # noqa: ANN001
+def test_small_answer_too_short_escalates_to_large_over_real_http(frugal) -> None:
     # Stopping at the first full stop makes the small model's "essay" one sentence: far too short for an
     # essay (its own gate), while the large tier's answers are always accepted.
     response = httpx.post(frugal.url + "/v1/chat/completions", timeout=300, json={
@@ -68,7 +68,7 @@ def test_small_answer_too_short_escalates_to_large_over_real_http(frugal) -> Non
     assert body["attempts"][0]["energy_wh"] > 0
 
 
-def test_small_tier_answers_simple_requests_in_process(frugal) -> None:  # noqa: ANN001
+def test_small_tier_answers_simple_requests_in_process(frugal) -> None:
     response = httpx.post(frugal.url + "/v1/chat/completions", timeout=300, json={
         "model": "frugal-small", "max_tokens": 24,
         "messages": [{"role": "user", "content": "Say hello to Maria in one short sentence."}],
@@ -87,10 +87,10 @@ def test_stopped_large_server_degrades_or_fails_cleanly(tmp_path: Path) -> None:
     from tests.conftest import free_port
 
     dead = f"http://127.0.0.1:{free_port()}/v1"
-    common = dict(data_dir=tmp_path, demo_index=False, search={"backend": "tantivy", "enabled": False},
-                  small={"backend": "echo", "options": {"prefix": "small: "}},
-                  large={"backend": "litellm", "model": "openai/gone", "api_base": dead, "timeout_s": 5},
-                  thresholds={"route.large": 0.0})
+    common = {"data_dir": tmp_path, "demo_index": False, "search": {"backend": "tantivy", "enabled": False},
+                  "small": {"backend": "echo", "options": {"prefix": "small: "}},
+                  "large": {"backend": "litellm", "model": "openai/gone", "api_base": dead, "timeout_s": 5},
+                  "thresholds": {"route.large": 0.0}}
     with TestClient(create_app(load_settings(None, **common))) as client:
         degraded = client.post("/v1/chat/completions",
                                json={"model": "frugal-auto", "messages": [{"role": "user", "content": "prove it"}]})

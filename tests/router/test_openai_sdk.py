@@ -9,14 +9,14 @@ from tests.conftest import LiveServer
 
 
 @pytest.fixture
-def live(settings):  # noqa: ANN001, ANN201
+def live(settings):
     from router.app import create_app
 
     with LiveServer(create_app(settings)) as server:
         yield server
 
 
-def test_sdk_non_streaming_gets_answer_route_and_energy_headers(live) -> None:  # noqa: ANN001
+def test_sdk_non_streaming_gets_answer_route_and_energy_headers(live) -> None:
     client = openai.OpenAI(base_url=live.url + "/v1", api_key="unused", max_retries=0)
     raw = client.chat.completions.with_raw_response.create(
         model="frugal-auto", messages=[{"role": "user", "content": "What is the capital of France?"}])
@@ -28,7 +28,7 @@ def test_sdk_non_streaming_gets_answer_route_and_energy_headers(live) -> None:  
     assert completion.model_extra["frugal"]["route"] == raw.headers["x-frugal-route"]
 
 
-def test_sdk_streaming_gets_chunks_and_headers(live) -> None:  # noqa: ANN001
+def test_sdk_streaming_gets_chunks_and_headers(live) -> None:
     client = openai.OpenAI(base_url=live.url + "/v1", api_key="unused", max_retries=0)
     with client.chat.completions.with_streaming_response.create(
         model="frugal-small", stream=True, stream_options={"include_usage": True},
@@ -42,7 +42,7 @@ def test_sdk_streaming_gets_chunks_and_headers(live) -> None:  # noqa: ANN001
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
 
 
-def test_sdk_sees_errors_as_its_own_exceptions(live) -> None:  # noqa: ANN001
+def test_sdk_sees_errors_as_its_own_exceptions(live) -> None:
     client = openai.OpenAI(base_url=live.url + "/v1", api_key="unused", max_retries=0)
     with pytest.raises(openai.NotFoundError) as error:
         client.chat.completions.create(model="gpt-17", messages=[{"role": "user", "content": "hi"}])
