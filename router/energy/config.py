@@ -16,10 +16,8 @@ MODELS_TABLE_NAME = "energy_models.yaml"
 
 
 def default_models_table() -> Path:
-    """The shipped model table: ``config/energy_models.yaml`` next to the ``router`` package (source or editable install)."""
-    import router
-
-    return Path(router.__file__).resolve().parent.parent / "config" / MODELS_TABLE_NAME
+    """The shipped model table, package data of ``router.energy`` (so it is in every install, wheel included)."""
+    return Path(__file__).resolve().parent / MODELS_TABLE_NAME
 
 
 class EnergyConfig(BaseModel):

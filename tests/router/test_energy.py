@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from router.energy import config as energy_config_module
 from router.energy.config import DEFAULT_COUNTERFACTUAL_MODEL, EnergyConfig, default_models_table
 from router.energy.estimator import LONG_PROMPT, UNKNOWN_MODEL, UNKNOWN_PRICE, EnergyEstimator
 from router.energy.models_table import EnergyTableError, ModelsTable
@@ -19,8 +20,18 @@ def estimator() -> EnergyEstimator:
 
 def test_shipped_table_is_found_from_the_package() -> None:
     path = default_models_table()
-    assert path.is_file() and path.parent.name == "config"
+    assert path.is_file() and path.parent == Path(energy_config_module.__file__).resolve().parent
     assert EnergyConfig().table_path == path
+
+
+def test_shipped_table_is_in_the_wheels_package_data() -> None:
+    """The table is package data, so a wheel install (no config/ folder) finds it too."""
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["router"]
+    relative = default_models_table().relative_to(Path(energy_config_module.__file__).resolve().parents[1])
+    assert any(relative.match(pattern) for pattern in patterns), (relative, patterns)
 
 
 def test_gpt4o_mini_300_tokens_is_about_0_02_wh(estimator: EnergyEstimator) -> None:
