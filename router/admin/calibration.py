@@ -28,6 +28,7 @@ DEFAULT_ENERGY_WH = {"search": 1e-5, "small": 2e-3, "large": 0.02}
 MIN_LEDGER_REQUESTS = 20
 LEDGER_WINDOW = timedelta(days=30)
 BATCH = 256
+MAX_WH_PER_REQUEST = 1e6  # far above any real request; keeps sums over many examples finite
 
 
 @dataclass
@@ -49,10 +50,10 @@ class CalibrationRequest:
                 "(--large-share / \"large_share\"), not both or neither", param="examples")
         if self.examples is not None and not self.examples:
             raise UnprocessableError("no labelled examples to calibrate on", param="examples")
-        bad = {t: wh for t, wh in self.energy_wh.items() if t not in TIERS or not 0 <= wh < float("inf")}
+        bad = {t: wh for t, wh in self.energy_wh.items() if t not in TIERS or not 0 <= wh <= MAX_WH_PER_REQUEST}
         if bad:
-            raise UnprocessableError(f"energy overrides need a tier ({', '.join(TIERS)}) and a finite Wh >= 0; "
-                                     f"got {bad}", param="energy_wh")
+            raise UnprocessableError(f"energy overrides need a tier ({', '.join(TIERS)}) and a Wh per request "
+                                     f"between 0 and {MAX_WH_PER_REQUEST:g}; got {bad}", param="energy_wh")
         return "labelled" if self.examples is not None else "traffic"
 
 

@@ -106,7 +106,8 @@ def test_calibrate_apply_over_the_api_changes_live_thresholds_and_audits(make_se
         assert client.get("/admin/thresholds/history").json()["history"][0]["reason"] == "aim for 20 %"
         for body in ({}, {"large_share": 0.2, "examples": [{"text": "hi", "tier": "small"}]}, {"large_share": 2},
                      {"examples": []}, {"examples": [{"text": "hi", "tier": "huge"}]},
-                     {"large_share": 0.2, "energy_wh": {"large": -1}}, {"large_share": 0.2, "energy_wh": {"huge": 1}}):
+                     {"large_share": 0.2, "energy_wh": {"large": -1}}, {"large_share": 0.2, "energy_wh": {"huge": 1}},
+                     {"examples": [{"text": "hi", "tier": "small"}], "energy_wh": {"large": 1e308}}):
             response = client.post("/admin/calibrate", json=body)
             assert response.status_code == 422, (body, response.text)
     empty = make_settings(data_dir=settings.data_dir.parent / "empty")
