@@ -5,12 +5,18 @@ title, url and source, plus content hashes for de-duplication. Readers never blo
 searcher is taken under a short lock and used outside it. Writers (the CLI, possibly in another
 process while the server runs) commit; :meth:`SearchIndex.searcher` notices the new ``meta.json``
 and reloads, so incremental adds become visible without a restart.
+
+A read-only index directory (a ``:ro`` volume shared by replicas) cannot be opened in place: tantivy
+takes a lock file beside ``meta.json`` even to read. Such a directory is served through a *view*: a
+private temporary directory of symlinks to its files, where tantivy can keep its lock files.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -20,6 +26,7 @@ logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 TEXT_TOKENIZER = "en_stem"
 WRITER_HEAP_BYTES = 64_000_000
+LOCK_PREFIX = ".tantivy-"  # tantivy's lock files: real files in a view, never links to the source
 
 
 def build_schema() -> Any:
@@ -68,6 +75,18 @@ def _check_schema(index: Any, index_dir: Path) -> None:
             raise ValueError(f"{index_dir} holds a tantivy index without field {field!r}") from exc
 
 
+def sync_view(source: Path, view: Path) -> None:
+    """Mirror ``source``'s index files into ``view`` as symlinks (dropping links to files that went away)."""
+    names = {p.name for p in source.iterdir() if p.is_file() and not p.name.startswith(LOCK_PREFIX)}
+    for link in view.iterdir():
+        if link.is_symlink() and link.name not in names:
+            link.unlink()
+    for name in names:
+        link = view / name
+        if not link.is_symlink():
+            link.symlink_to(source / name)
+
+
 class SearchIndex:
     """A shared handle on one index directory; reloads its searcher when another writer commits."""
 
@@ -76,6 +95,7 @@ class SearchIndex:
         self._lock = threading.Lock()
         self._index: Any = None
         self._meta_stamp: tuple[int, int] | None = None
+        self.view_dir: Path | None = None  # set when the index directory is read-only
 
     def _stamp(self) -> tuple[int, int] | None:
         try:
@@ -93,8 +113,18 @@ class SearchIndex:
         stamp = self._stamp()
         if stamp is None:
             raise FileNotFoundError(f"no search index in {self.index_dir}")
-        self._index = open_index(self.index_dir)
+        self._index = open_index(self._readable_dir())
         self._meta_stamp = stamp
+
+    def _readable_dir(self) -> Path:
+        """The directory tantivy opens: the index itself, or a symlink view of it when it is read-only."""
+        if os.access(self.index_dir, os.W_OK):
+            return self.index_dir
+        if self.view_dir is None:
+            self.view_dir = Path(tempfile.mkdtemp(prefix="frugal-index-view-"))
+            logger.info("search index in %s is read-only; serving it through %s", self.index_dir, self.view_dir)
+        sync_view(self.index_dir, self.view_dir)
+        return self.view_dir
 
     @property
     def is_open(self) -> bool:
@@ -109,6 +139,8 @@ class SearchIndex:
                 self._open_locked()
             elif stamp is not None and stamp != self._meta_stamp:
                 logger.info("search index in %s changed; reloading", self.index_dir)
+                if self.view_dir is not None:
+                    sync_view(self.index_dir, self.view_dir)
                 self._index.reload()
                 self._meta_stamp = stamp
             return self._index, self._index.searcher()
@@ -118,3 +150,6 @@ class SearchIndex:
         with self._lock:
             self._index = None
             self._meta_stamp = None
+            if self.view_dir is not None:
+                shutil.rmtree(self.view_dir, ignore_errors=True)
+                self.view_dir = None
