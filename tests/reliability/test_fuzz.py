@@ -36,10 +36,19 @@ def _with_model(case: Any, model: str, text: str) -> Any:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    import schemathesis
+
     from router.app import create_app
 
     settings = echo_settings(Path(tmp_path_factory.mktemp("fuzz")), auth={"admin_key": ADMIN_KEY})
-    with LiveServer(create_app(settings)) as live:
+    app = create_app(settings)
+    # Load schemathesis's lazily imported modules now, before this module's server thread starts: pytest
+    # rewrites them (ast.parse) as they are imported, since schemathesis is a pytest plugin, and CPython 3.11.7
+    # keeps the AST builder's recursion depth per interpreter, not per thread, so a parse racing a compile in
+    # another thread can fail with "SystemError: AST constructor recursion depth mismatch" (cpython gh-106905;
+    # seen once in a fresh-clone `make test`).
+    schemathesis.openapi.from_dict(app.openapi())
+    with LiveServer(app) as live:
         yield live
 
 
