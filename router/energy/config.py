@@ -16,7 +16,8 @@ MODELS_TABLE_NAME = "energy_models.yaml"
 
 
 def default_models_table() -> Path:
-    """The shipped model table, package data of ``router.energy`` (so it is in every install, wheel included)."""
+    """The shipped model table, ``config/energy_models.yaml``, as packaged beside this module."""
+    # In the repository router/energy/energy_models.yaml is a symlink to config/; a wheel holds a copy of the file.
     return Path(__file__).resolve().parent / MODELS_TABLE_NAME
 
 

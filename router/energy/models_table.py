@@ -2,7 +2,7 @@
 
 EcoLogits' own name matcher maps provider-prefixed, dated or tagged litellm names wrongly or not at
 all; this table makes every mapping reviewable and flags the names it does not know. The file format
-is documented at the top of ``router/energy/energy_models.yaml``.
+is documented at the top of ``config/energy_models.yaml``.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ def estimator() -> EnergyEstimator:
 def test_shipped_table_is_found_from_the_package() -> None:
     path = default_models_table()
     assert path.is_file() and path.parent == Path(energy_config_module.__file__).resolve().parent
+    assert path.resolve() == Path(__file__).resolve().parents[2] / "config" / "energy_models.yaml"
     assert EnergyConfig().table_path == path
 
 
