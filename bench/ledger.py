@@ -37,6 +37,10 @@ WEIGHTS = (0.40, 0.35, 0.25)
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+CLIENTS = tuple(f"team-{i}" for i in range(10))
+CLIENT_WEIGHTS = (30, 20, 15, 10, 8, 6, 5, 3, 2, 1)  # a few big clients, a long tail (shares in %)
+
+
 def synthetic_row(rng: random.Random, i: int) -> LedgerRow:
     """One plausible request row."""
     route = rng.choices(ROUTES, WEIGHTS)[0]
@@ -45,6 +49,7 @@ def synthetic_row(rng: random.Random, i: int) -> LedgerRow:
     return LedgerRow(
         request_id=f"bench-{i}", created_at=START + timedelta(seconds=rng.uniform(0, 365 * 86400)),
         requested_model="frugal-auto", route=route, forced=False, status=200 if rng.random() > 0.01 else 503,
+        client_key_id=rng.choices(CLIENTS, CLIENT_WEIGHTS)[0],
         escalations=1 if rng.random() < 0.1 else 0, attempts=[{"tier": route, "sufficient": True}],
         score_search=0.3, score_small=0.3, score_large=0.4, decision_ms=1.2, latency_ms=300.0, prompt_tokens=40,
         completion_tokens=120, energy_wh=energy, energy_wh_min=energy / 2, energy_wh_max=energy * 2.5,
@@ -119,7 +124,10 @@ def report_times(ledger: Ledger, repeats: int) -> dict[str, object]:
     window = timed(lambda: build_report(ledger, since=since, until=until)["requests"], repeats)
     raw = timed(lambda: sum(int(g["requests"]) for g in _raw_groups(ledger, None, None)), 1)
     assert raw["requests"] == full["requests"], (raw, full)
-    return {"full_period": full, "unaligned_window": window, "raw_rows_without_rollup": raw}
+    largest = timed(lambda: build_report(ledger, client=CLIENTS[0])["requests"], repeats)
+    typical = timed(lambda: build_report(ledger, client=CLIENTS[4])["requests"], repeats)
+    return {"full_period": full, "unaligned_window": window, "raw_rows_without_rollup": raw,
+            "one_client_largest_30pct": largest, "one_client_8pct": typical}
 
 
 def main() -> None:

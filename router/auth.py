@@ -48,6 +48,7 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
 
 
 _ACTOR_NAME = re.compile(r"[^A-Za-z0-9_.@+-]")
+CLIENT_NAME = re.compile(r"[A-Za-z0-9_.@+-]{1,64}")
 
 
 def bearer_token(request: Request) -> str | None:
@@ -63,19 +64,25 @@ class KeyChecker:
     """Checks client and admin keys against the configuration."""
 
     def __init__(self, config: AuthConfig) -> None:
-        self.client_hashes = {digest.lower() for digest in config.client_key_hashes}
+        self.names = {digest.lower(): name for name, digest in config.client_keys.items()}
+        self.client_hashes = {digest.lower() for digest in config.client_key_hashes} | set(self.names)
         malformed = [d for d in self.client_hashes if not re.fullmatch(r"[0-9a-f]{64}", d)]
         if malformed:
             raise SettingsError(
-                f"auth.client_key_hashes must hold sha256 hex digests (64 hex characters); got {malformed[0][:20]!r}. "
-                "Make one with `frugal keys hash`.")
+                "auth.client_key_hashes and auth.client_keys must hold sha256 hex digests (64 hex characters); "
+                f"got {malformed[0][:20]!r}. Make one with `frugal keys hash`.")
+        bad_names = [n for n in config.client_keys if not CLIENT_NAME.fullmatch(n)]
+        if bad_names:
+            raise SettingsError(f"auth.client_keys names must be 1-64 letters, digits or _.@+- ; got {bad_names[0]!r}")
+        if len(self.names) != len(config.client_keys):
+            raise SettingsError("auth.client_keys gives the same key digest two names")
         self.admin_key = config.admin_key.get_secret_value() if config.admin_key else None
         if self.admin_key is not None and not re.fullmatch(r"[\x21-\x7e]{8,}", self.admin_key):
             raise SettingsError("auth.admin_key must be at least 8 printable ASCII characters without spaces "
                                 "(HTTP headers carry it); make one with `frugal keys new`")
 
     def client(self, request: Request) -> str | None:
-        """Return the caller's key id (a digest prefix), or None when client keys are not configured."""
+        """The caller's key id: its name in ``auth.client_keys``, else a digest prefix; None without client keys."""
         if not self.client_hashes:
             return None
         token = bearer_token(request)
@@ -84,7 +91,7 @@ class KeyChecker:
         digest = hash_key(token)
         if not any(_same(digest, known) for known in self.client_hashes):
             raise AuthenticationError("invalid API key")
-        return digest[:12]
+        return self.names.get(digest, digest[:12])
 
     def admin(self, request: Request) -> str:
         """Require the admin key (when one is configured); return the actor name for the audit trail.

@@ -378,6 +378,7 @@ def report(
     until: Annotated[datetime | None, typer.Option(help="end (ISO date or datetime)")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | json | csv | html")] = "table",
     out: Annotated[Path | None, typer.Option(help="write to this file instead of stdout")] = None,
+    client: Annotated[str | None, typer.Option(help="only this client key (its name in auth.client_keys, or id)")] = None,
 ) -> None:
     """The savings report: large-model calls, energy, CO2e and money avoided."""
     from router.energy.estimator import EnergyEstimator
@@ -392,7 +393,8 @@ def report(
         prepare_environment()
         ledger = Ledger.open(settings.resolved_ledger_url())
         try:
-            data = build_report(ledger, since=since, until=until, method=EnergyEstimator(settings.energy).method())
+            data = build_report(ledger, since=since, until=until, method=EnergyEstimator(settings.energy).method(),
+                                client=client)
         finally:
             ledger.close()
     except FrugalError as exc:

@@ -60,6 +60,9 @@ class AuthConfig(BaseModel):
 
     admin_key: SecretStr | None = None
     client_key_hashes: list[str] = Field(default_factory=list)
+    client_keys: dict[str, str] = Field(
+        default_factory=dict, description="named client keys: a name (team or app) -> the key's sha256 hex digest; "
+        "the name is what the ledger records and what `frugal report --client` selects")
 
 
 def _default_search() -> TierConfig:

@@ -151,35 +151,42 @@ async def recent_requests(request: Request, limit: Annotated[int, Query(ge=1, le
     return {"requests": [request_json(row, services.settings.store_text) for row in rows]}
 
 
-async def _report(request: Request, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+ClientFilter = Annotated[str | None, Query(max_length=128, description="one client key's name or id; all if absent")]
+
+
+async def _report(request: Request, since: datetime | None, until: datetime | None,
+                  client: str | None = None) -> dict[str, Any]:
     from router.report import build_report
 
     services = request.app.state.services
     return await asyncio.to_thread(build_report, services.ledger, since=since, until=until,
-                                   method=services.estimator.method())
+                                   method=services.estimator.method(), client=client)
 
 
 @router.get("/report.json")
-async def report_json(request: Request, since: datetime | None = None, until: datetime | None = None) -> JSONResponse:
+async def report_json(request: Request, since: datetime | None = None, until: datetime | None = None,
+                      client: ClientFilter = None) -> JSONResponse:
     """The savings report as JSON (DESIGN's report contract)."""
-    return JSONResponse(await _report(request, since, until))
+    return JSONResponse(await _report(request, since, until, client))
 
 
 @router.get("/report.csv", response_class=CSVResponse)
-async def report_csv(request: Request, since: datetime | None = None, until: datetime | None = None) -> Response:
+async def report_csv(request: Request, since: datetime | None = None, until: datetime | None = None,
+                     client: ClientFilter = None) -> Response:
     """The savings report as CSV."""
     from router.report import render_csv
 
-    return CSVResponse(render_csv(await _report(request, since, until)), media_type="text/csv; charset=utf-8",
+    return CSVResponse(render_csv(await _report(request, since, until, client)), media_type="text/csv; charset=utf-8",
                        headers={"content-disposition": 'attachment; filename="frugal-report.csv"'})
 
 
 @router.get("/report.html", response_class=HTMLResponse)
-async def report_html(request: Request, since: datetime | None = None, until: datetime | None = None) -> HTMLResponse:
+async def report_html(request: Request, since: datetime | None = None, until: datetime | None = None,
+                      client: ClientFilter = None) -> HTMLResponse:
     """The savings report as one self-contained HTML page."""
     from router.report import render_html
 
-    return HTMLResponse(render_html(await _report(request, since, until)))
+    return HTMLResponse(render_html(await _report(request, since, until, client)))
 
 
 @dashboard_router.get("/admin", response_class=HTMLResponse)

@@ -163,10 +163,19 @@ def _m0003_thresholds(conn: Connection) -> None:
     conn.execute(state.insert().values(id=1, version=0))
 
 
+def _m0004_client_index(conn: Connection) -> None:
+    """An index for per-client reports: one client's requests in a period without scanning everyone's."""
+    meta = MetaData()
+    table = Table("requests", meta, Column("client_key_id", String(128)),
+                  Column("created_at", DateTime(timezone=False)))
+    Index("ix_requests_client_created", table.c.client_key_id, table.c.created_at).create(conn)
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_requests", _m0001_requests),
     ("0002_hourly_rollup", _m0002_hourly_rollup),
     ("0003_thresholds", _m0003_thresholds),
+    ("0004_client_index", _m0004_client_index),
 ]
 
 

@@ -2,7 +2,8 @@
 
 Aggregation runs in SQL over the hourly rollup the ledger keeps with every insert (whole hours) plus
 the raw rows of the partial hours at the period's edges, so a report over a million requests reads a
-few thousand rollup rows; everything else is arithmetic over a few hundred (day, route) groups. Energy and CO2e
+few thousand rollup rows; everything else is arithmetic over a few hundred (day, route) groups. A report for one
+client (a named client key: a team or an app) reads that client's raw rows through their index. Energy and CO2e
 are ``{"value", "min", "max"}`` sums of the per-request bounds; "avoided" is counterfactual minus
 actual with the widest honest bounds (cf.min - actual.max, cf.max - actual.min).
 """
@@ -61,8 +62,9 @@ def _per_wh(requests: int, energy: Range) -> dict[str, float | None]:
     return {"value": _ratio(requests, energy.value), "min": _ratio(requests, energy.max), "max": _ratio(requests, energy.min)}
 
 
-def _raw_groups(ledger: Ledger, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
-    """Per (day, route) sums straight from ``requests`` (used for partial hours at the period's edges)."""
+def _raw_groups(ledger: Ledger, since: datetime | None, until: datetime | None,
+                client: str | None = None) -> list[dict[str, Any]]:
+    """Per (day, route) sums straight from ``requests`` (partial hours at the period's edges, or one client)."""
     t = ledger.requests
     route = func.coalesce(t.c.route, literal(UNROUTED)).label("route")
     columns = [
@@ -75,7 +77,10 @@ def _raw_groups(ledger: Ledger, since: datetime | None, until: datetime | None) 
         *(func.sum(case((t.c.flags.like(f'%"{flag}"%'), 1), else_=0)).label(f"flag_{flag}") for flag in REPORTED_FLAGS),
         *(func.sum(t.c[name]).label(name) for name in _SUMS),
     ]
-    return _fetch(ledger, ledger.where_period(select(*columns), since, until).group_by(t.c.day, route))
+    query = ledger.where_period(select(*columns), since, until)
+    if client is not None:
+        query = query.where(t.c.client_key_id == client)
+    return _fetch(ledger, query.group_by(t.c.day, route))
 
 
 def _rollup_groups(ledger: Ledger, low: datetime | None, high: datetime | None) -> list[dict[str, Any]]:
@@ -119,11 +124,14 @@ def _ceil_hour(moment: datetime) -> datetime:
     return floor if floor == moment else floor + timedelta(hours=1)
 
 
-def _bounds(ledger: Ledger, since: datetime | None, until: datetime | None) -> tuple[Any, Any]:
+def _bounds(ledger: Ledger, since: datetime | None, until: datetime | None,
+            client: str | None = None) -> tuple[Any, Any]:
     """First and last request time in the period (two index lookups)."""
     t = ledger.requests
     first = ledger.where_period(select(func.min(t.c.created_at)), since, until)
     last = ledger.where_period(select(func.max(t.c.created_at)), since, until)
+    if client is not None:
+        first, last = first.where(t.c.client_key_id == client), last.where(t.c.client_key_id == client)
     try:
         with ledger.engine.connect() as conn:
             return conn.execute(first).scalar(), conn.execute(last).scalar()
@@ -146,11 +154,12 @@ def _money(totals: _Totals, prefix: str) -> float:
 
 
 def build_report(
-    ledger: Ledger, *, since: datetime | None = None, until: datetime | None = None, method: dict[str, Any] | None = None
+    ledger: Ledger, *, since: datetime | None = None, until: datetime | None = None, method: dict[str, Any] | None = None,
+    client: str | None = None,
 ) -> dict[str, Any]:
-    """The report dict of the DESIGN contract for requests with ``since <= created_at < until``."""
-    groups = _groups(ledger, since, until)
-    first, last = _bounds(ledger, since, until)
+    """The report dict of the DESIGN contract for requests with ``since <= created_at < until`` (of one client)."""
+    groups = _groups(ledger, since, until) if client is None else _raw_groups(ledger, since, until, client)
+    first, last = _bounds(ledger, since, until, client)
     total = _Totals()
     by_route: dict[str, _Totals] = defaultdict(_Totals)
     by_day: dict[str, _Totals] = defaultdict(_Totals)
@@ -200,6 +209,7 @@ def build_report(
             "first": _iso(first),
             "last": _iso(last),
             "days": len(by_day),
+            "client": client,
         },
         "requests": total.requests,
         "succeeded": total.succeeded,

@@ -122,6 +122,7 @@ The counterfactual is <code>{escape(str(cf.get('model', '?')))}</code> answering
 def render_html(report: dict[str, Any]) -> str:
     """The report as one self-contained HTML page (inline CSS and SVG, no scripts, no network)."""
     period = report["period"]
+    client_title = f" — client {period['client']}" if period.get("client") else ""
     av, cf = report["avoided"], report["counterfactual"]
     cards = [
         ("Requests", _num("requests", report["requests"])),
@@ -156,8 +157,8 @@ failed requests: {_num("failed", report.get("failed", 0))}.</p>"""
     data = json.dumps(report).replace("</", "<\\/")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>Frugal savings report</title><style>{_CSS}</style></head><body>
-<h1>Frugal savings report</h1>
+<title>Frugal savings report{escape(client_title)}</title><style>{_CSS}</style></head><body>
+<h1>Frugal savings report{escape(client_title)}</h1>
 <p class="sub">Requests from {escape(str(period["first"] or "—"))} to {escape(str(period["last"] or "—"))} ({period["days"]} days).
 Frugal answers each request with the cheapest tool that is good enough; this page compares what it spent with
 sending every request to the large model.</p>

@@ -37,6 +37,8 @@ def csv_rows(report: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
     def ranged(section: str, key: str, metric: str, r: dict[str, Any]) -> tuple[Any, ...]:
         return (section, key, metric, r["value"], r["min"], r["max"])
 
+    if report["period"].get("client"):
+        yield ("period", "", "client", report["period"]["client"], "", "")
     yield ("period", "", "first", report["period"]["first"], "", "")
     yield ("period", "", "last", report["period"]["last"], "", "")
     yield ("total", "", "requests", report["requests"], "", "")
@@ -90,7 +92,9 @@ def render_table(report: dict[str, Any]) -> Any:
     from rich.table import Table
 
     period = report["period"]
-    summary = Table(title=f"Frugal savings report  {period['first'] or '—'} → {period['last'] or '—'}", show_header=True)
+    client = f"  client {period['client']}" if period.get("client") else ""
+    summary = Table(title=f"Frugal savings report{client}  {period['first'] or '—'} → {period['last'] or '—'}",
+                    show_header=True)
     summary.add_column("")
     summary.add_column("actual", justify="right")
     summary.add_column("all-large counterfactual", justify="right")

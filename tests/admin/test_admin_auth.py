@@ -142,3 +142,38 @@ def test_malformed_keys_stop_start_up() -> None:
         KeyChecker(AuthConfig(client_key_hashes=["sk-plain-text-key"]))
     with pytest.raises(SettingsError, match="printable ASCII"):
         KeyChecker(AuthConfig(admin_key="cl\u00e9"))
+
+
+def test_named_client_keys_are_recorded_by_name_and_reported_per_client(tmp_path: Path) -> None:
+    from tests.admin.conftest import wait_for
+    from tests.conftest import echo_settings
+
+    auth = {"client_keys": {"team-a": hash_key("sk-team-a")}, "client_key_hashes": [hash_key("sk-unnamed")]}
+    chat = {"model": "frugal-small", "messages": [{"role": "user", "content": "Rewrite politely: send it now."}]}
+    with app_client(echo_settings(tmp_path, auth=auth)) as client:
+        for key in ("sk-team-a", "sk-team-a", "sk-unnamed"):
+            answered = client.post("/v1/chat/completions", json=chat, headers={"authorization": f"Bearer {key}"})
+            assert answered.status_code == 200, answered.text
+        assert client.post("/v1/chat/completions", json=chat,
+                           headers={"authorization": "Bearer sk-nobody"}).status_code == 401
+        wait_for(lambda: client.get("/admin/report.json").json()["requests"] == 3, timeout=10)
+        recorded = {r["client_key_id"] for r in client.get("/admin/requests").json()["requests"]}
+        assert recorded == {"team-a", hash_key("sk-unnamed")[:12]}
+        team = client.get("/admin/report.json", params={"client": "team-a"}).json()
+        assert team["requests"] == 2 and team["period"]["client"] == "team-a"
+        assert client.get("/admin/report.json", params={"client": hash_key("sk-unnamed")[:12]}).json()["requests"] == 1
+        assert "client team-a" in client.get("/admin/report.html", params={"client": "team-a"}).text
+        assert "team-a" in client.get("/admin/report.csv", params={"client": "team-a"}).text
+        assert client.get("/admin/report.json", params={"client": "x" * 129}).status_code == 422
+
+
+def test_client_key_names_are_checked_at_start_up() -> None:
+    from router.auth import KeyChecker
+    from router.settings import AuthConfig
+
+    with pytest.raises(SettingsError, match="names must be"):
+        KeyChecker(AuthConfig(client_keys={"team a/b": hash_key("k")}))
+    with pytest.raises(SettingsError, match="two names"):
+        KeyChecker(AuthConfig(client_keys={"a": hash_key("k"), "b": hash_key("k")}))
+    with pytest.raises(SettingsError, match="frugal keys hash"):
+        KeyChecker(AuthConfig(client_keys={"team": "not-a-digest"}))

@@ -66,6 +66,9 @@ def test_ask_json_prints_the_frugal_object_and_answer_and_records_it(config: Pat
     report = json.loads(run("report", "--config", str(config), "--format", "json"))
     assert report["requests"] == 1
     assert report["by_tier"]["small"]["requests"] == 1
+    mine = json.loads(run("report", "--config", str(config), "--format", "json", "--client", "cli"))
+    assert mine["requests"] == 1 and mine["period"]["client"] == "cli"  # `frugal ask` records itself as "cli"
+    assert json.loads(run("report", "--config", str(config), "--format", "json", "--client", "a-team"))["requests"] == 0
 
 
 def test_eval_prints_metrics_json(config: Path, tmp_path: Path) -> None:

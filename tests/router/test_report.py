@@ -116,6 +116,31 @@ def test_period_filters_in_sql(ledger: Ledger) -> None:
     assert day2["requests"] == 1 and day2["by_tier"]["large"]["requests"] == 1
 
 
+def test_a_client_report_counts_that_client_alone(tmp_path: Path) -> None:
+    """The hand-computed rows belong to team-a; another team's and unnamed rows in the same hours stay out."""
+    from dataclasses import replace
+
+    store = Ledger.open(f"sqlite:///{tmp_path / 'clients.sqlite3'}")
+    team_a = [replace(row, client_key_id="team-a") for row in known_rows()]
+    others = [replace(row, request_id=f"b-{row.request_id}", client_key_id="team-b", cost_usd=7.0)
+              for row in known_rows()[:3]]
+    unnamed = [replace(known_rows()[2], request_id="anon", client_key_id=None)]
+    store.record_many(team_a + others + unnamed)
+    since = datetime(2026, 5, 2, tzinfo=UTC)
+    report = build_report(store, since=since, client="team-a")
+    check_known_totals(report)
+    assert report["period"]["client"] == "team-a"
+    team_b = build_report(store, since=since, client="team-b")
+    assert team_b["requests"] == 3 and team_b["cost_usd"] == pytest.approx(21.0)
+    assert team_b["period"]["first"] == DAY1.isoformat()
+    everyone = build_report(store, since=since)
+    assert everyone["requests"] == 4 + 3 + 1 and everyone["period"]["client"] is None
+    nobody = build_report(store, client="no-such-team")
+    assert nobody["requests"] == 0 and nobody["period"]["first"] is None
+    assert "client team-a" in render_html(report) and "team-a" in render_csv(report)
+    store.close()
+
+
 def test_empty_ledger_gives_a_zero_report(tmp_path: Path) -> None:
     store = Ledger.open(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
     report = build_report(store)
