@@ -42,11 +42,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
     settings = echo_settings(Path(tmp_path_factory.mktemp("fuzz")), auth={"admin_key": ADMIN_KEY})
     app = create_app(settings)
-    # Load schemathesis's lazily imported modules now, before this module's server thread starts: pytest
-    # rewrites them (ast.parse) as they are imported, since schemathesis is a pytest plugin, and CPython 3.11.7
-    # keeps the AST builder's recursion depth per interpreter, not per thread, so a parse racing a compile in
-    # another thread can fail with "SystemError: AST constructor recursion depth mismatch" (cpython gh-106905;
-    # seen once in a fresh-clone `make test`).
+    # Load schemathesis's lazily imported modules before this module's server thread starts: pytest rewrites
+    # them with ast.parse as they are imported (schemathesis is a pytest plugin), and on CPython 3.11.7 an
+    # ast.parse racing another thread's (a traceback being formatted, say) can fail with "SystemError: AST
+    # constructor recursion depth mismatch" (cpython gh-106905). See also the fault server's handle_error.
     schemathesis.openapi.from_dict(app.openapi())
     with LiveServer(app) as live:
         yield live
