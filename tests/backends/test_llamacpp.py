@@ -10,7 +10,8 @@ import pytest
 
 from backends.base import Completion, CompletionRequest, Message, Passage, Source, TextDelta
 from backends.config import TierConfig
-from backends.llamacpp import SMOLLM2_SHA256, LlamaCppBackend, build
+from backends.llamacpp import LlamaCppBackend, build
+from backends.llamacpp_setup import SMOLLM2_SHA256, amx_warning
 from router.errors import BackendTimeoutError, ContextLengthError, RateLimitError, TierUnavailableError
 
 pytestmark = pytest.mark.slow
@@ -33,6 +34,16 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaCppBacken
     small = make(tmp_path_factory.mktemp("llama"))
     yield small
     run(small.aclose())
+
+
+def test_amx_builds_are_flagged_and_ours_has_none() -> None:
+    import llama_cpp
+
+    assert amx_warning("CPU : AVX2 = 1 | AVX512 = 1 | REPACK = 1 |") is None
+    warning = amx_warning("CPU : AVX512 = 1 | AMX_INT8 = 1 | REPACK = 1 |")
+    assert warning is not None and "-mno-amx-int8" in warning and "SIGSEGV" in warning
+    # make install builds llama.cpp without AMX (its kernels crash on this project's machines)
+    assert amx_warning(llama_cpp.llama_print_system_info().decode()) is None
 
 
 def test_defaults_pin_smollm2_and_one_slot(tmp_path: Path) -> None:
