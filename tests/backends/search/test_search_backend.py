@@ -182,3 +182,6 @@ def test_registry_builds_the_backend_on_the_demo_index(tmp_path: Path) -> None:
     assert "8000" in completion.text and completion.sufficient
     assert completion.sources[0].title.startswith("Frugal FAQ")
     assert asyncio.run(backend.health()).ready
+    for question in ("What is Frugal?", "what is frugal"):  # a one-term FAQ heading: the heading rule
+        answer = ask(backend, question)
+        assert answer.sufficient and answer.text.startswith("Frugal is an open-source"), question
