@@ -51,6 +51,8 @@ class EchoBackend(Backend):
             confidence=0.0 if insufficient else 1.0,
             reason="marker present" if insufficient else None,
             cpu_seconds=time.process_time() - started,
+            sources=[passage.source for passage in request.context],  # cites what it was handed, like a
+            passages=list(request.context),                           # grounded model tier
         )
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:

@@ -100,6 +100,7 @@ class Dispatcher:
         store_text: bool = False,
         limiters: Mapping[str, Any] | None = None,
         overflow: str = "escalate",
+        search_escalates_to: Tier = "large",
     ) -> None:
         self.classifier = classifier
         self.policy_factory = policy_factory
@@ -114,6 +115,7 @@ class Dispatcher:
         self.store_text = store_text
         self.limiters = dict(limiters or {})
         self.overflow = overflow
+        self.next_tier: dict[Tier, Tier | None] = {**NEXT_TIER, "search": search_escalates_to}
         self._health: dict[str, tuple[float, bool]] = {}
 
     async def answer(self, routed: RoutedRequest) -> Outcome:
@@ -204,7 +206,7 @@ class Dispatcher:
             if not await self._available(tier):
                 tier, final, degraded = self._skip_unavailable(tier, forced, attempts, degraded)
                 continue
-            next_tier = None if degraded else NEXT_TIER[tier]
+            next_tier = None if degraded else self.next_tier[tier]
             can_escalate = not forced and next_tier is not None and len(attempts) < self.max_escalations
             request = self._request_for(routed, tier, context)
             stream: AsyncIterator[TextDelta | Completion] | None = None
@@ -291,12 +293,12 @@ class Dispatcher:
             return NEXT_TIER[tier], None, degraded
         if self.on_large_unavailable != "degrade" or degraded:
             raise TierUnavailableError(LARGE_UNAVAILABLE_HELP)
+        if not any(a.tier == "small" for a in attempts):
+            return "small", None, "large-unavailable"  # search_escalates_to: large still degrades to small
         answered = [a for a in attempts if a.completion is not None]
         if answered:
             return None, answered[-1], "large-unavailable"
-        if any(a.tier == "small" for a in attempts):
-            raise TierUnavailableError("neither the small nor the large tier is available; " + LARGE_UNAVAILABLE_HELP)
-        return "small", None, "large-unavailable"
+        raise TierUnavailableError("neither the small nor the large tier is available; " + LARGE_UNAVAILABLE_HELP)
 
     def _request_for(self, routed: RoutedRequest, tier: Tier, context: list[Any]) -> CompletionRequest:
         name = f"{tier}.min_confidence"

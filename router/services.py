@@ -110,6 +110,7 @@ def build_services(settings: Settings, *, load_classifier: bool = True) -> Servi
         classifier=classifier, policy_factory=Policy, thresholds=thresholds, backends=backends,
         timeouts={tier: config.timeout_s for tier, config in settings.tier_configs().items()},
         estimator=estimator, ledger=ledger, metrics=metrics, max_escalations=settings.max_escalations,
+        search_escalates_to=settings.search_escalates_to,
         on_large_unavailable=settings.on_large_unavailable, store_text=settings.store_text,
         limiters=limits.tiers, overflow=limits.overflow,
     )

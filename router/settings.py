@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     aliases: dict[str, str] = Field(default_factory=dict, description="extra model names -> frugal-* names")
     max_escalations: int = Field(default=2, ge=0, le=2)
+    search_escalates_to: Literal["small", "large"] = Field(
+        default="large", description="where a search answer below the gate goes, with its passages (docs/SEARCH.md)")
     on_large_unavailable: Literal["degrade", "error"] = "degrade"
     ledger_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
     store_text: bool = Field(default=False, description="store prompt and answer text in the ledger")

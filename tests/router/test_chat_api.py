@@ -75,7 +75,7 @@ def test_insufficient_answers_escalate_with_every_attempt_recorded(tmp_path) -> 
 
     from router.app import create_app
 
-    settings = echo_settings(tmp_path, thresholds={"route.large": 1.0, "route.search": 0.0})
+    settings = echo_settings(tmp_path, search_escalates_to="small", thresholds={"route.large": 1.0, "route.search": 0.0})
     with TestClient(create_app(settings)) as client:
         once = chat(client, f"who is {ESCALATE}?").json()["frugal"]
         twice = chat(client, f"who is {ESCALATE}-2?").json()["frugal"]
@@ -131,7 +131,7 @@ def test_streaming_auto_escalation_streams_the_final_tier(tmp_path) -> None:
 
     from router.app import create_app
 
-    settings = echo_settings(tmp_path, thresholds={"route.large": 1.0, "route.search": 0.0})
+    settings = echo_settings(tmp_path, search_escalates_to="small", thresholds={"route.large": 1.0, "route.search": 0.0})
     with TestClient(create_app(settings)) as client, client.stream("POST", "/v1/chat/completions", json={
         "model": "frugal-auto", "stream": True, "messages": [{"role": "user", "content": f"x {ESCALATE}-2"}],
     }) as response:
@@ -225,3 +225,35 @@ def test_slow_backend_is_504_and_recorded(tmp_path) -> None:
     assert response.status_code == 504
     assert response.json()["error"]["type"] == "timeout"
     assert rows[0].status == 504
+
+
+@pytest.mark.parametrize("large_enabled", [True, False])
+def test_search_escalates_straight_to_large_with_its_passages_by_default(tmp_path, large_enabled: bool) -> None:
+    from fastapi.testclient import TestClient
+
+    from backends.search.ingest import ingest_paths
+    from router.app import create_app
+    from tests.backends.search.conftest import write_corpus
+
+    ingest_paths(tmp_path / "data" / "index", [write_corpus(tmp_path)], progress=False)
+    question = "Which river flows through Budapest and Vienna in Austria?"  # found, but below the gate
+    settings = echo_settings(tmp_path, search={"backend": "tantivy"},
+                             large={"backend": "echo", "enabled": large_enabled, "options": {"prefix": "large: "}},
+                             thresholds={"route.large": 1.0, "route.search": 0.0})
+    with TestClient(create_app(settings)) as client:
+        frugal = chat(client, question).json()["frugal"]
+    tiers = [(a["tier"], a["sufficient"]) for a in frugal["attempts"]]
+    if large_enabled:  # the small tier is skipped; the large tier gets the search tier's passages
+        assert tiers == [("search", False), ("large", True)] and frugal["route"] == "large"
+    else:  # no large tier: degrade to the small tier, still with the passages
+        assert tiers == [("search", False), ("large", False), ("small", True)]
+        assert frugal["route"] == "small" and frugal["degraded"] == "large-unavailable"
+    assert any(s["title"] == "Danube" for s in frugal["sources"])
+
+
+def test_search_escalates_to_names_the_valid_tiers(tmp_path) -> None:
+    from router.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="small.*large"):
+        echo_settings(tmp_path, search_escalates_to="search")
+
