@@ -2,7 +2,9 @@
 pygal, one small inline script for the threshold form), so it works offline and loads nothing else.
 
 Charts come from the ledger's hourly rollup: per hour over the last 72 hours or less, per day beyond.
-The savings cards come from the report (``router.report.build_report``) over the same window.
+The savings cards come from the report (``router.report.build_report``) over the same window. With
+``?client=NAME`` every part shows one client key's requests; its charts then come from its raw rows
+(the rollup has no client dimension), like its report.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from router.errors import LedgerUnavailableError
-from router.ledger.schema import hour_key
+from router.ledger.schema import UNROUTED, hour_key
 from router.report.render import fmt
 
 TIERS = ("search", "small", "large")
@@ -93,11 +96,27 @@ def chart_series(engine: Any, rollup: Any, since: datetime, hourly: bool) -> dic
     query = (select(rollup.c.hour, rollup.c.route, func.sum(rollup.c.requests), func.sum(rollup.c.energy_wh),
                     func.sum(rollup.c.cf_energy_wh))
              .where(rollup.c.hour >= hour_key(since)).group_by(rollup.c.hour, rollup.c.route))
+    return _bucketed(_read(engine, query), hourly)
+
+
+def client_series(engine: Any, requests: Any, since: datetime, hourly: bool, client: str) -> dict[str, Any]:
+    """``chart_series`` for one client key id, from its raw rows (through the client index)."""
+    query = (select(requests.c.created_at, requests.c.route, requests.c.energy_wh, requests.c.cf_energy_wh)
+             .where(requests.c.client_key_id == client, requests.c.created_at >= since))
+    rows = ((hour_key(at), route or UNROUTED, 1, wh, cf_wh) for at, route, wh, cf_wh in _read(engine, query))
+    return _bucketed(rows, hourly)
+
+
+def _read(engine: Any, query: Any) -> list[Any]:
     try:
         with engine.connect() as conn:
-            rows = conn.execute(query).all()
+            return list(conn.execute(query).all())
     except SQLAlchemyError as exc:
         raise LedgerUnavailableError(f"cannot read the ledger for the dashboard: {exc}") from exc
+
+
+def _bucketed(rows: Any, hourly: bool) -> dict[str, Any]:
+    """(hour, route, requests, Wh, counterfactual Wh) rows summed per hour or day."""
     requests: dict[str, dict[str, int]] = defaultdict(dict)
     energy: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for hour, route, count, wh, cf_wh in rows:
@@ -195,22 +214,39 @@ def _request_rows(requests: Sequence[Mapping[str, Any]], store_text: bool) -> st
     return "".join(rows)
 
 
+def _client_links(clients: Sequence[str], current: str | None, hours: int) -> str:
+    """Links that show every client or one (links, not a form: the page's CSP allows no form action)."""
+    if not clients and current is None:
+        return ""
+    names = [None, *clients] + ([current] if current is not None and current not in clients else [])
+    links = []
+    for name in names:
+        label = escape(name) if name is not None else "all clients"
+        href = f"/admin?hours={hours}" + (f"&amp;client={quote(name)}" if name is not None else "")
+        links.append(f"<b>{label}</b>" if name == current else f'<a href="{href}">{label}</a>')
+    return '<p class="sub" id="clients">Show: ' + " · ".join(links) + "</p>"
+
+
 def render_dashboard(*, report: Mapping[str, Any], series: Mapping[str, Any], thresholds: Mapping[str, Any],
                      history: Sequence[Mapping[str, Any]], requests: Sequence[Mapping[str, Any]],
-                     store_text: bool, hours: int) -> str:
-    """The dashboard page."""
+                     store_text: bool, hours: int, client: str | None = None,
+                     clients: Sequence[str] = ()) -> str:
+    """The dashboard page (of one client key when ``client`` is given)."""
     charts = "".join(f'<div class="chart"><h3>{escape(title)}</h3>{_PYGAL_EXTRAS.sub("", svg)}</div>'
                      for title, svg in _charts(series))
     text_head = "<th>prompt</th>" if store_text else ""
     version = thresholds["version"]
     data = json.dumps({"version": version}).replace("</", "<\\/")
     generated = datetime.now(UTC).replace(microsecond=0).isoformat()
+    query = f"?client={quote(client)}" if client is not None else ""
+    scope = f" · client <b>{escape(client)}</b>" if client is not None else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Frugal admin</title><style>{_CSS}</style></head><body>
 <h1>Frugal admin</h1>
-<p class="sub">Last {hours} hours · generated {escape(generated)} ·
-reports: <a href="/admin/report.html">HTML</a> · <a href="/admin/report.json">JSON</a> · <a href="/admin/report.csv">CSV</a></p>
+<p class="sub">Last {hours} hours{scope} · generated {escape(generated)} ·
+reports: <a href="/admin/report.html{query}">HTML</a> · <a href="/admin/report.json{query}">JSON</a> · <a href="/admin/report.csv{query}">CSV</a></p>
+{_client_links(clients, client, hours)}
 <div class="cards">{_cards(report)}</div>
 <section><h2>Over time</h2><div class="charts">{charts}</div></section>
 <section id="thresholds"><h2>Thresholds</h2>

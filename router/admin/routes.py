@@ -15,7 +15,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from router.admin.calibration import CalibrationRequest, run_calibration
-from router.admin.dashboard import CONTENT_SECURITY_POLICY, chart_series, render_dashboard, window_start
+from router.admin.dashboard import (
+    CONTENT_SECURITY_POLICY,
+    chart_series,
+    client_series,
+    render_dashboard,
+    window_start,
+)
 from router.admin.persistence import ThresholdSync
 from router.api.errors import error_response
 from router.errors import AuthenticationError, LedgerUnavailableError
@@ -190,19 +196,20 @@ async def report_html(request: Request, since: datetime | None = None, until: da
 
 
 @dashboard_router.get("/admin", response_class=HTMLResponse)
-async def dashboard(request: Request, hours: Annotated[int, Query(ge=1, le=24 * 365)] = 48) -> Response:
+async def dashboard(request: Request, hours: Annotated[int, Query(ge=1, le=24 * 365)] = 48,
+                    client: ClientFilter = None) -> Response:
     """The dashboard page (a browser sends the admin key as the password of the Basic challenge)."""
     services = request.app.state.services
     try:
         services.keys.admin(request)
     except AuthenticationError as exc:
         return error_response(exc, {"www-authenticate": 'Basic realm="Frugal admin", charset="UTF-8"'})
-    page = await asyncio.to_thread(_dashboard_page, services, _sync(request), hours)
+    page = await asyncio.to_thread(_dashboard_page, services, _sync(request), hours, client)
     return HTMLResponse(page, headers={"content-security-policy": CONTENT_SECURITY_POLICY,
                                        "cache-control": "no-store"})
 
 
-def _dashboard_page(services: Any, sync: ThresholdSync, hours: int) -> str:
+def _dashboard_page(services: Any, sync: ThresholdSync, hours: int, client: str | None) -> str:
     from router.report import build_report
 
     ledger = services.ledger
@@ -211,11 +218,15 @@ def _dashboard_page(services: Any, sync: ThresholdSync, hours: int) -> str:
     rollup = getattr(ledger, "rollup", None)
     if engine is None or rollup is None:
         raise LedgerUnavailableError("the dashboard needs the SQL ledger")
+    hourly = hours <= 72
+    series = (chart_series(engine, rollup, since, hourly) if client is None
+              else client_series(engine, ledger.requests, since, hourly, client))
     return render_dashboard(
-        report=build_report(ledger, since=since.replace(tzinfo=UTC), method={}),
-        series=chart_series(engine, rollup, since, hourly=hours <= 72),
+        report=build_report(ledger, since=since.replace(tzinfo=UTC), method={}, client=client),
+        series=series,
         thresholds=thresholds_payload(services, sync),
         history=[change.to_dict() for change in sync.repository.history(10)],
-        requests=[request_json(row, services.settings.store_text) for row in ledger.recent(20)],
-        store_text=services.settings.store_text, hours=hours,
+        requests=[request_json(row, services.settings.store_text) for row in ledger.recent(20, client=client)],
+        store_text=services.settings.store_text, hours=hours, client=client,
+        clients=sorted(services.settings.auth.client_keys),
     )

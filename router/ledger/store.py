@@ -129,9 +129,11 @@ class Ledger:
         except SQLAlchemyError as exc:
             raise LedgerUnavailableError(f"cannot read the ledger: {exc}") from exc
 
-    def recent(self, limit: int) -> list[LedgerRow]:
-        """The ``limit`` most recent rows, newest first."""
+    def recent(self, limit: int, *, client: str | None = None) -> list[LedgerRow]:
+        """The ``limit`` most recent rows (of one client key id), newest first."""
         query = select(self.requests).order_by(self.requests.c.id.desc()).limit(max(0, int(limit)))
+        if client is not None:
+            query = query.where(self.requests.c.client_key_id == client)
         try:
             with self.engine.connect() as conn:
                 return [self._row(record._mapping) for record in conn.execute(query)]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from router.admin.dashboard import chart_series, client_series, window_start
 from router.auth import hash_key
 from router.settings import SettingsError
 from tests.admin.conftest import ADMIN_KEY, app_client
@@ -165,6 +167,23 @@ def test_named_client_keys_are_recorded_by_name_and_reported_per_client(tmp_path
         assert "client team-a" in client.get("/admin/report.html", params={"client": "team-a"}).text
         assert "team-a" in client.get("/admin/report.csv", params={"client": "team-a"}).text
         assert client.get("/admin/report.json", params={"client": "x" * 129}).status_code == 422
+
+        everyone, team_page = client.get("/admin").text, client.get("/admin", params={"client": "team-a"}).text
+        ledger = client.app.state.services.ledger
+        since = window_start(48)
+        team_series = client_series(ledger.engine, ledger.requests, since, True, "team-a")
+        all_series = chart_series(ledger.engine, ledger.rollup, since, True)
+
+    def requests_card(page: str) -> str:
+        return re.search(r'data-card="Requests">.*?<div class="big">(\d+)</div>', page).group(1)
+
+    assert requests_card(everyone) == "3" and requests_card(team_page) == "2"
+    assert "client <b>team-a</b>" in team_page and "/admin/report.html?client=team-a" in team_page
+    assert 'href="/admin?hours=48&amp;client=team-a"' in everyone  # the configured names are offered
+    assert team_page.count("<td>frugal-small</td>") == 2 and everyone.count("<td>frugal-small</td>") == 3
+    assert sum(n for b in team_series["buckets"] for n in team_series["requests"][b].values()) == 2
+    assert sum(n for b in all_series["buckets"] for n in all_series["requests"][b].values()) == 3
+    assert team_series["buckets"] == all_series["buckets"]
 
 
 def test_client_key_names_are_checked_at_start_up() -> None:
