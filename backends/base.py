@@ -90,6 +90,7 @@ class Completion:
     cpu_seconds: float | None = None
     sources: list[Source] = field(default_factory=list)
     passages: list[Passage] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # e.g. "tokens_estimated": no usage came with the answer
 
 
 @dataclass(frozen=True)

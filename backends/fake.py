@@ -2,7 +2,8 @@
 
 Shipped in the package (like httpx's MockTransport) so tests and the gateway benchmark can exercise
 the whole pipeline without a model. ``insufficient_when`` makes it judge some answers insufficient,
-to exercise escalation; ``delay`` simulates backend latency.
+to exercise escalation; ``crash_when`` makes it raise as a buggy backend would; ``delay`` simulates
+backend latency.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ class EchoBackend(Backend):
         name: str = "echo",
         prefix: str = "",
         insufficient_when: str | None = None,
+        crash_when: str | None = None,
         delay: float = 0.0,
     ) -> None:
         super().__init__(tier=tier, name=name)
         self.prefix = prefix
         self.insufficient_when = insufficient_when
+        self.crash_when = crash_when
         self.delay = delay
 
     async def complete(self, request: CompletionRequest) -> Completion:
@@ -39,6 +42,8 @@ class EchoBackend(Backend):
         if self.delay:
             await asyncio.sleep(self.delay)
         question = request.last_user_text()
+        if self.crash_when and self.crash_when in question:
+            raise RuntimeError("echo backend asked to crash")
         text = f"{self.prefix}{question}"
         insufficient = bool(self.insufficient_when and self.insufficient_when in question)
         prompt_words = sum(len(m.content.split()) for m in request.messages)
@@ -65,9 +70,10 @@ class EchoBackend(Backend):
 
 
 def build(config: Any, *, tier: Tier, data_dir: Path) -> EchoBackend:
-    """Registry factory: options ``prefix``, ``insufficient_when``, ``delay``."""
+    """Registry factory: options ``prefix``, ``insufficient_when``, ``crash_when``, ``delay``, ``name``."""
     options = dict(getattr(config, "options", {}) or {})
-    unknown = set(options) - {"prefix", "insufficient_when", "delay", "name"}
+    valid = {"prefix", "insufficient_when", "crash_when", "delay", "name"}
+    unknown = set(options) - valid
     if unknown:
-        raise ValueError(f"echo backend: unknown options {sorted(unknown)}; valid: delay, insufficient_when, name, prefix")
+        raise ValueError(f"echo backend: unknown options {sorted(unknown)}; valid: {', '.join(sorted(valid))}")
     return EchoBackend(tier=tier, **options)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -56,6 +57,9 @@ from router.errors import (
 logger = logging.getLogger(__name__)
 
 PLACEHOLDER_KEY = "sk-no-key-required"
+_SECRET_ENV = re.compile(r"(?:API_KEY|_KEY|_TOKEN|_SECRET)$", re.IGNORECASE)
+_KEY_LIKE = re.compile(r"\b(?:sk|pk|key)-[A-Za-z0-9_\-]{12,}|(?<=Bearer )[A-Za-z0-9._\-]{12,}")
+TOKENS_ESTIMATED = "tokens_estimated"  # the provider sent no usage: litellm's tokenizer for the model counted them
 
 
 class Target(BaseModel):
@@ -168,10 +172,15 @@ class LiteLLMBackend(Backend):
         return PLACEHOLDER_KEY if target.api_base else None
 
     def _scrub(self, text: str, key: str | None) -> str:
+        """The text with every key litellm may have sent replaced by ``***``, cut to 400 characters."""
         text = str(text)
-        if key and key != PLACEHOLDER_KEY:
-            text = text.replace(key, "***")
-        return text[:400]
+        secrets = {key, self.options.extra_params.get("api_key")}
+        # with no api_key_env, litellm reads the provider's own variable (OPENAI_API_KEY, ...)
+        secrets |= {value for name, value in os.environ.items() if _SECRET_ENV.search(name)}
+        for secret in sorted((s for s in secrets if isinstance(s, str) and len(s) >= 8 and s != PLACEHOLDER_KEY),
+                             key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return _KEY_LIKE.sub("***", text)[:400]
 
     def map_error(self, exc: Exception, target: Target, key: str | None) -> FrugalError:
         """Translate a litellm exception into the Frugal error tree (see the module docstring)."""
@@ -230,14 +239,29 @@ class LiteLLMBackend(Backend):
             params["stop"] = list(request.stop)
         return params
 
+    def _tokens(self, litellm: Any, target: Target, request: CompletionRequest, text: str,
+                usage: Any) -> tuple[int, int, list[str]]:
+        """Prompt and output tokens from the provider's usage; counted by litellm, and flagged, when it sent none."""
+        prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
+        output = int(getattr(usage, "completion_tokens", 0) or 0)
+        flags: list[str] = []
+        if not prompt:
+            messages = chat_messages(request, max_passage_chars=self.options.max_passage_chars)
+            prompt = int(litellm.token_counter(model=target.model, messages=messages))
+            flags.append(TOKENS_ESTIMATED)
+        if not output and text:
+            output = int(litellm.token_counter(model=target.model, text=text, count_response_tokens=True))
+            flags.append(TOKENS_ESTIMATED)
+        return prompt, output, list(dict.fromkeys(flags))
+
     def _completion(self, request: CompletionRequest, target: Target, text: str, finish: str | None,
-                    prompt_tokens: int, completion_tokens: int) -> Completion:
+                    prompt_tokens: int, completion_tokens: int, flags: list[str]) -> Completion:
         if self.tier == "large" and not text.strip() and finish != "length":
             raise UpstreamError(f"the {self.tier} tier model {target.model} returned no answer (finish_reason={finish})")
         completion = Completion(text=text, model=target.model, finish_reason=finish or "stop",
                                 prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                                 sources=[passage.source for passage in request.context],
-                                passages=list(request.context))
+                                passages=list(request.context), flags=flags)
         if self.tier != "large":
             threshold = self.options.min_confidence if request.min_confidence is None else request.min_confidence
             verdict = judge_answer(request.last_user_text(), text, min_confidence=threshold,
@@ -270,13 +294,11 @@ class LiteLLMBackend(Backend):
                     text = choice.message.content or ""
                     usage = getattr(response, "usage", None)
                     return self._completion(request, target, text, choice.finish_reason,
-                                            int(getattr(usage, "prompt_tokens", 0) or 0),
-                                            int(getattr(usage, "completion_tokens", 0) or 0))
+                                            *self._tokens(litellm, target, request, text, usage))
                 except FrugalError as exc:
                     error = exc
                 except Exception as exc:  # noqa: BLE001 - every provider failure is mapped, none escapes raw
-                    error = self.map_error(exc, target, key)
-                    error.__cause__ = exc
+                    error = self.map_error(exc, target, key)  # not chained: the raw error may carry the key
                 logger.warning("%s tier: %s failed (%s)%s", self.tier, target.model, type(error).__name__,
                                "; trying the next fallback" if target is not self.targets[-1] else "")
             assert error is not None
@@ -319,18 +341,13 @@ class LiteLLMBackend(Backend):
                                 yield TextDelta(content)
                             finish = choice.finish_reason or finish
                     text = "".join(pieces)
-                    messages = params["messages"]
-                    prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0) or litellm.token_counter(
-                        model=target.model, messages=messages)
-                    completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0) or (
-                        litellm.token_counter(model=target.model, text=text, count_response_tokens=True) if text else 0)
-                    yield self._completion(request, target, text, finish, prompt_tokens, completion_tokens)
+                    yield self._completion(request, target, text, finish,
+                                           *self._tokens(litellm, target, request, text, usage))
                     return
                 except FrugalError as exc:
                     error = exc
                 except Exception as exc:  # noqa: BLE001 - every provider failure is mapped, none escapes raw
-                    error = self.map_error(exc, target, key)
-                    error.__cause__ = exc
+                    error = self.map_error(exc, target, key)  # not chained: the raw error may carry the key
                 if started_output:
                     raise error
                 logger.warning("%s tier: %s failed to stream (%s)", self.tier, target.model, type(error).__name__)

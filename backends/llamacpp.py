@@ -299,7 +299,7 @@ class LlamaCppBackend(Backend):
             "top_p": self.options.top_p if request.top_p is None else request.top_p,
             "repeat_penalty": self.options.repeat_penalty,
             "stop": [*request.stop, *fitted.stop],
-            "seed": request.seed,
+            "seed": None if request.seed is None else request.seed % 2**32,  # llama.cpp takes a uint32
             "stopping_criteria": llama_cpp.StoppingCriteriaList([keep_going_or_stop]),
         }
         if request.seed is not None:

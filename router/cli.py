@@ -349,9 +349,31 @@ def calibrate(
                    err=True)
 
 
+@app.command("calibrate-power")
+def calibrate_power(
+    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+    seconds: Annotated[float, typer.Option(min=2.0, help="seconds of each phase (idle, then one busy thread)")] = 10.0,
+    country: Annotated[str, typer.Option(help="ISO country code codecarbon needs (carbon is not used here)")] = "USA",
+) -> None:
+    """Measure watts per busy thread with codecarbon (optional `power` extra); prints JSON, changes nothing."""
+    from router.energy.calibrate import calibrate_power as measure
+
+    try:
+        settings = _settings(config, data_dir)
+        result = measure(seconds, country_iso_code=country)
+    except (FrugalError, ValueError) as exc:
+        _fail(exc)
+    result["configured"] = {"watts_per_thread": settings.energy.watts_per_thread,
+                            "watts_min": settings.energy.watts_min, "watts_max": settings.energy.watts_max}
+    _echo_json(result)
+
+
 @keys_app.command("hash")
-def keys_hash(key: Annotated[str | None, typer.Argument(help="the key; omit to type it or pipe it in")] = None) -> None:
-    """Print the sha256 digest of a client key, for auth.client_key_hashes."""
+def keys_hash(
+    key: Annotated[str | None, typer.Argument(help="the key; omit to type it or pipe it in")] = None,
+    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+) -> None:
+    """Print the sha256 digest of a client key, for auth.client_key_hashes (needs no config or data)."""
     from router.auth import hash_key
 
     if key is None:
@@ -363,7 +385,7 @@ def keys_hash(key: Annotated[str | None, typer.Argument(help="the key; omit to t
 
 
 @keys_app.command("new")
-def keys_new() -> None:
+def keys_new(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Make a random key; print it (give it to the client or use it as the admin key) and its digest."""
     from router.auth import hash_key, new_key
 
@@ -393,8 +415,9 @@ def report(
         prepare_environment()
         ledger = Ledger.open(settings.resolved_ledger_url())
         try:
-            data = build_report(ledger, since=since, until=until, method=EnergyEstimator(settings.energy).method(),
-                                client=client)
+            estimator = EnergyEstimator(settings.resolved_energy())
+            estimator.remember(ledger)
+            data = build_report(ledger, since=since, until=until, method=estimator.method(), client=client)
         finally:
             ledger.close()
     except FrugalError as exc:

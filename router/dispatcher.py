@@ -81,6 +81,16 @@ class _Decision:
     estimate: Estimate
 
 
+CLIENT_CLOSED = 499  # nginx's code for "client closed the request", recorded in the ledger only
+
+
+def backend_crash(tier: Tier, exc: Exception) -> FrugalError:
+    """An unexpected exception inside a backend, as an error the pipeline records and may escalate past."""
+    log.error("the %s tier raised %s", tier, type(exc).__name__, exc_info=exc)
+    return FrugalError(f"the {tier} tier failed unexpectedly ({type(exc).__name__}); see the server log",
+                       code="backend_error")
+
+
 class Dispatcher:
     """Routes one request through the tiers and accounts for it."""
 
@@ -133,13 +143,19 @@ class Dispatcher:
         created = int(time.time())
         attempts: list[Attempt] = []
         decision: _Decision | None = None
+        answered = False
         try:
             decision = await self._decide(routed)
             async for event in self._attempt_chain(routed, decision, attempts, live=live, created=created,
                                                    started=started):
+                answered = answered or isinstance(event, Outcome)  # recorded by the chain before it is yielded
                 yield event
         except FrugalError as exc:
             await self._record_failure(routed, decision, attempts, exc, started)
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            if not answered:  # the client went away mid-stream: the work done so far is still recorded
+                self._record_abandoned(routed, decision, attempts, started)
             raise
 
     async def _decide(self, routed: RoutedRequest) -> _Decision:
@@ -221,7 +237,7 @@ class Dispatcher:
                     completion, elapsed = await self._complete(tier, request)
             except FrugalError as exc:
                 if can_escalate and not (isinstance(exc, TierSaturatedError) and self.overflow == "reject"):
-                    attempts.append(self._failed_attempt(tier, exc))
+                    attempts.append(self._failed_attempt(tier, exc, time.perf_counter() - wall))
                     tier = next_tier
                     continue
                 if not self._degrades(exc, tier, forced):
@@ -258,7 +274,8 @@ class Dispatcher:
         if final is None or final.completion is None:
             raise TierUnavailableError("no tier could answer this request")
         if live and not streamed:
-            yield self._stream_started(routed, decision, attempts, final.tier, degraded, partial=False)
+            yield self._stream_started(routed, decision, attempts, final.tier, degraded, partial=False,
+                                       escalations=max(0, len(attempts) - 1))
             if final.completion.text:
                 yield TextDelta(final.completion.text)
         outcome = self._outcome(routed, decision, attempts, final, degraded, created)
@@ -315,6 +332,10 @@ class Dispatcher:
                 completion = await asyncio.wait_for(backend.complete(request), self.timeouts.get(tier, 60.0))
             except TimeoutError as exc:
                 raise BackendTimeoutError(f"the {tier} tier did not answer within {self.timeouts.get(tier)} s") from exc
+            except FrugalError:
+                raise
+            except Exception as exc:
+                raise backend_crash(tier, exc) from exc
             elapsed = time.perf_counter() - wall
         self.metrics.observe_backend(tier, elapsed)
         return completion, elapsed
@@ -329,6 +350,10 @@ class Dispatcher:
                         yield event
             except TimeoutError as exc:
                 raise BackendTimeoutError(f"the {tier} tier did not finish within {self.timeouts.get(tier)} s") from exc
+            except FrugalError:
+                raise
+            except Exception as exc:
+                raise backend_crash(tier, exc) from exc
             self.metrics.observe_backend(tier, time.perf_counter() - wall)
 
     def _slot(self, tier: Tier) -> contextlib.AbstractAsyncContextManager[Any]:
@@ -338,14 +363,16 @@ class Dispatcher:
 
     def _stream_started(
         self, routed: RoutedRequest, decision: _Decision, attempts: list[Attempt], route: Tier,
-        degraded: str | None, *, partial: bool = True,
+        degraded: str | None, *, partial: bool = True, escalations: int | None = None,
     ) -> StreamStarted:
+        """Headers for a stream that starts now; ``attempts`` are the earlier ones unless ``escalations`` says."""
         spent = decision.estimate
         for attempt in attempts:
             spent = spent + attempt.estimate
         counterfactual = self.estimator.counterfactual(0)
         headers = frugal_headers(
-            request_id=routed.request_id, route=route, escalations=len(attempts), energy_wh=spent.energy_wh.value,
+            request_id=routed.request_id, route=route,
+            escalations=len(attempts) if escalations is None else escalations, energy_wh=spent.energy_wh.value,
             co2e_g=spent.co2e_g.value, avoided_wh=(counterfactual.energy_wh - spent.energy_wh).value,
             degraded=degraded, partial=partial,
         )
@@ -359,6 +386,8 @@ class Dispatcher:
                 completion.model, prompt_tokens=completion.prompt_tokens,
                 completion_tokens=completion.completion_tokens, latency_s=elapsed,
             )
+        if completion.flags:
+            estimate = dataclasses.replace(estimate, flags=tuple(dict.fromkeys((*estimate.flags, *completion.flags))))
         if tier == "large":
             self.estimator.observe_large_output(completion.completion_tokens)
         return Attempt(
@@ -367,9 +396,10 @@ class Dispatcher:
             completion=completion, reason=completion.reason,
         )
 
-    def _failed_attempt(self, tier: Tier, exc: FrugalError) -> Attempt:
+    def _failed_attempt(self, tier: Tier, exc: FrugalError, elapsed: float) -> Attempt:
+        """A failed try: its wall time is kept; its energy is not measured (the backend reported none)."""
         log.info("the %s tier failed (%s); escalating", tier, exc.code)
-        return Attempt(tier, self.backends[tier].name, False, None, 0.0, Estimate.zero(),
+        return Attempt(tier, self.backends[tier].name, False, None, elapsed * 1000, Estimate.zero(),
                        reason=f"error: {exc.code}", error=exc.code)
 
     def _outcome(
@@ -410,12 +440,12 @@ class Dispatcher:
             avoided_wh=outcome.avoided_wh.value, decision_seconds=outcome.decision_ms / 1000,
         )
 
-    async def _record_failure(
-        self, routed: RoutedRequest, decision: _Decision | None, attempts: list[Attempt], exc: FrugalError,
-        started: float,
-    ) -> None:
-        row = self._row(routed, status=exc.status_code, attempts=attempts)
-        row.error_code = exc.code
+    def _failure_row(
+        self, routed: RoutedRequest, decision: _Decision | None, attempts: list[Attempt], status: int,
+        code: str | None, started: float,
+    ) -> LedgerRow:
+        row = self._row(routed, status=status, attempts=attempts)
+        row.error_code = code
         row.latency_ms = (time.perf_counter() - started) * 1000
         if decision is not None:
             row.decision_ms = decision.decision_ms
@@ -424,12 +454,31 @@ class Dispatcher:
             for attempt in attempts:
                 spent = spent + attempt.estimate
             row.apply_estimates(spent, Estimate.zero())
+        return row
+
+    async def _record_failure(
+        self, routed: RoutedRequest, decision: _Decision | None, attempts: list[Attempt], exc: FrugalError,
+        started: float,
+    ) -> None:
+        row = self._failure_row(routed, decision, attempts, exc.status_code, exc.code, started)
         try:
             await asyncio.to_thread(self.ledger.record, row)
         except FrugalError:
             log.error("could not record failed request %s in the ledger", routed.request_id)
-        self.metrics.observe_request(route=None, status=exc.status_code, escalations=0, energy_wh=row.energy_wh,
-                                     avoided_wh=0.0, decision_seconds=row.decision_ms / 1000)
+        self.metrics.observe_request(route=None, status=exc.status_code, escalations=row.escalations,
+                                     energy_wh=row.energy_wh, avoided_wh=0.0, decision_seconds=row.decision_ms / 1000)
+
+    def _record_abandoned(
+        self, routed: RoutedRequest, decision: _Decision | None, attempts: list[Attempt], started: float,
+    ) -> None:
+        """Record a request whose client disconnected (status 499), synchronously: the task is being cancelled."""
+        row = self._failure_row(routed, decision, attempts, CLIENT_CLOSED, "client_closed", started)
+        try:
+            self.ledger.record(row)
+        except FrugalError:
+            log.error("could not record abandoned request %s in the ledger", routed.request_id)
+        self.metrics.observe_request(route=None, status=CLIENT_CLOSED, escalations=row.escalations,
+                                     energy_wh=row.energy_wh, avoided_wh=0.0, decision_seconds=row.decision_ms / 1000)
 
     def _row(self, routed: RoutedRequest, *, status: int, attempts: list[Attempt]) -> LedgerRow:
         real = [a for a in attempts if a.completion is not None]

@@ -29,6 +29,10 @@ class Metrics:
         self.avoided = Counter("frugal_avoided_energy_wh",
                                "Estimated energy avoided versus the all-large counterfactual (Wh), by final tier",
                                ("tier",), registry=r)
+        self.counterfactual = Counter(
+            "frugal_counterfactual_energy_wh",
+            "Estimated energy the all-large counterfactual would have used (Wh); minus frugal_energy_wh it is the "
+            "net energy avoided, negative requests included", ("tier",), registry=r)
         self.decision = Histogram("frugal_routing_decision_seconds", "Time to classify and decide a route",
                                   buckets=DECISION_BUCKETS, registry=r)
         self.backend = Histogram("frugal_backend_seconds", "Time a tier's backend took to answer",
@@ -51,8 +55,10 @@ class Metrics:
             self.escalations.labels(tier=tier).inc(escalations)
         if energy_wh > 0:
             self.energy.labels(tier=tier).inc(energy_wh)
-        if avoided_wh > 0:  # counters only go up; negative "avoided" (a costlier route) is in the ledger
+        if avoided_wh > 0:  # counters only go up: a costlier-than-large request counts in the two counters below
             self.avoided.labels(tier=tier).inc(avoided_wh)
+        if energy_wh + avoided_wh > 0:
+            self.counterfactual.labels(tier=tier).inc(energy_wh + avoided_wh)
         if decision_seconds >= 0:
             self.decision.observe(decision_seconds)
 

@@ -99,9 +99,10 @@ def build_services(settings: Settings, *, load_classifier: bool = True) -> Servi
     if load_classifier:
         classifier = load(settings.classifier)
     backends = build_backends(settings, problems)
-    estimator = EnergyEstimator(settings.energy)
+    estimator = EnergyEstimator(settings.resolved_energy())
     estimator.warm()
     ledger: Any = Ledger.open(settings.resolved_ledger_url())
+    estimator.remember(ledger)
     if settings.ledger_spool:
         ledger = SpooledLedger(ledger, settings.data_dir)
     metrics = Metrics()

@@ -146,6 +146,13 @@ class Settings(BaseSettings):
         """The ledger URL, defaulting to SQLite in the data directory."""
         return self.ledger_url or f"sqlite:///{(self.data_dir / 'ledger.sqlite3').resolve()}"
 
+    def resolved_energy(self) -> EnergyConfig:
+        """The energy settings, with the counterfactual defaulting to the configured litellm large model."""
+        large = self.large
+        if self.energy.counterfactual_model is None and large.enabled and large.backend == "litellm" and large.model:
+            return self.energy.model_copy(update={"counterfactual_model": large.model})
+        return self.energy
+
     def index_dir(self) -> Path:
         """Where the search index lives."""
         configured = self.search.options.get("index_dir")

@@ -103,7 +103,11 @@ class _Writer:
         if doc.id in self.batch_ids:
             self.summary.skipped.append((doc.source, f"duplicate id {doc.id!r} in this batch; kept the first"))
             return
+        replaced_hashes: set[str] = set()
         if _exists(self.searcher, "doc_id", doc.id):
+            # The old passages go at commit; the searcher still sees them, so they must not count as
+            # already indexed, or an unchanged passage would be skipped here and then deleted.
+            replaced_hashes = self._passage_hashes(doc.id)
             self.writer.delete_documents_by_term("doc_id", doc.id)
             self.summary.replaced += 1
         self.batch_ids.add(doc.id)
@@ -111,7 +115,9 @@ class _Writer:
         first = True
         for number, passage in enumerate(chunk_text(doc.text, max_words=MAX_WORDS, overlap=OVERLAP_SENTENCES)):
             passage_hash = content_hash(passage)
-            if passage_hash in self.batch_passage_hashes or _exists(self.searcher, "hash", passage_hash):
+            if passage_hash in self.batch_passage_hashes:
+                continue
+            if passage_hash not in replaced_hashes and _exists(self.searcher, "hash", passage_hash):
                 continue
             self.batch_passage_hashes.add(passage_hash)
             fields = {
@@ -131,6 +137,13 @@ class _Writer:
             self.summary.duplicates += 1
         else:
             self.summary.docs += 1
+
+    def _passage_hashes(self, doc_id: str) -> set[str]:
+        """Hashes of the passages the index holds for ``doc_id``."""
+        query = self._tantivy.Query.term_query(self.index.schema, "doc_id", doc_id)
+        count = self.searcher.search(query, limit=1, count=True).count
+        hits = self.searcher.search(query, limit=max(1, count), count=False).hits
+        return {str(self.searcher.doc(address)["hash"][0]) for _score, address in hits}
 
     def commit(self) -> None:
         self.writer.commit()

@@ -78,7 +78,7 @@ def calibrate(settings: Any, job: CalibrationRequest, *, apply: bool, reason: st
     sync = _sync(settings)
     try:
         result = run_calibration(job, classifier=classifier, engine=sync.repository.engine,
-                                 estimator=EnergyEstimator(settings.energy), current=sync.store.values())
+                                 estimator=EnergyEstimator(settings.resolved_energy()), current=sync.store.values())
         result["applied"] = None
         if apply:
             change = sync.apply(result["thresholds"], actor=cli_actor(), reason=reason or f"calibrate ({result['mode']})")

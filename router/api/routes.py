@@ -57,6 +57,10 @@ def parse_chat_request(body: bytes, services: Any) -> ChatCompletionRequest:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidRequestError(f"the request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidRequestError("the request body nests JSON too deeply") from exc
+    except ValueError as exc:  # e.g. an integer literal beyond Python's digit limit
+        raise InvalidRequestError(f"the request body cannot be read as JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise InvalidRequestError("the request body must be a JSON object")
     try:
@@ -73,8 +77,8 @@ def parse_chat_request(body: bytes, services: Any) -> ChatCompletionRequest:
                                   param="messages")
     wanted = chat.wanted_tokens()
     if wanted is not None and wanted > limits.max_tokens_cap:
-        raise InvalidRequestError(f"max_tokens {wanted} exceeds the limit of {limits.max_tokens_cap}",
-                                  param="max_tokens")
+        param = "max_completion_tokens" if chat.max_completion_tokens else "max_tokens"
+        raise InvalidRequestError(f"{param} {wanted} exceeds the limit of {limits.max_tokens_cap}", param=param)
     return chat
 
 

@@ -8,13 +8,16 @@ to a TDP-based guess, which is no better than the default: the result says which
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from router.errors import FrugalError
 
 log = logging.getLogger(__name__)
+RAPL = Path("/sys/class/powercap")
 INSTALL_HINT = "codecarbon is not installed; install the optional extra: pip install 'frugal-router[power]'"
 
 
@@ -42,12 +45,25 @@ def _energy_kwh(seconds: float, busy: bool, country_iso_code: str) -> tuple[floa
     tracker.stop()
     data = tracker.final_emissions_data
     energy = getattr(data, "cpu_energy", None) or getattr(data, "energy_consumed", None) or 0.0
-    mode = str(getattr(tracker, "_conf", {}).get("cpu_model", "unknown cpu"))
-    return float(energy), mode
+    cpu = str(getattr(tracker, "_conf", {}).get("cpu_model", "unknown cpu"))
+    return float(energy), cpu
+
+
+def counter_mode() -> str:
+    """Whether codecarbon can read real CPU energy counters here (``rapl``) or falls back to a TDP guess."""
+    for path in sorted(RAPL.glob("intel-rapl:*/energy_uj")):
+        try:
+            path.read_text()
+        except OSError:
+            continue
+        return "rapl"
+    return "tdp-estimate"
 
 
 def calibrate_power(seconds: float = 10.0, *, country_iso_code: str = "USA") -> dict[str, Any]:
     """Watts drawn by one busy thread on this host: (busy energy - idle energy) / time, via codecarbon."""
+    if importlib.util.find_spec("codecarbon") is None:  # fail before measuring anything
+        raise FrugalError(INSTALL_HINT)
     if seconds < 2:
         raise FrugalError(f"calibration needs at least 2 seconds per phase, got {seconds}")
     idle_kwh, cpu = _energy_kwh(seconds, False, country_iso_code)
@@ -61,6 +77,7 @@ def calibrate_power(seconds: float = 10.0, *, country_iso_code: str = "USA") -> 
         "busy_watts": busy_kwh * 3.6e6 / seconds,
         "seconds_per_phase": seconds,
         "cpu": cpu,
+        "mode": counter_mode(),
         "note": "set energy.watts_per_thread to this value only if codecarbon read real counters (RAPL/NVML), "
         "not its TDP fallback; keep watts_min/watts_max around it",
     }

@@ -117,6 +117,15 @@ class EnergyEstimator:
             mid = n // 2
             self._median = self._sorted[mid] if n % 2 else round((self._sorted[mid - 1] + self._sorted[mid]) / 2)
 
+    def remember(self, ledger: Any) -> None:
+        """Seed the median from the large answers the ledger already holds (after a restart, or for a report)."""
+        try:
+            observed = ledger.recent_large_output_tokens(self.config.observed_window)
+        except FrugalError:  # a ledger that cannot be read now leaves the default in place
+            return
+        for tokens in observed:
+            self.observe_large_output(tokens)
+
     @property
     def counterfactual_output_tokens(self) -> int:
         """Output tokens the counterfactual currently assumes."""

@@ -140,6 +140,17 @@ class Ledger:
         except SQLAlchemyError as exc:
             raise LedgerUnavailableError(f"cannot read the ledger: {exc}") from exc
 
+    def recent_large_output_tokens(self, limit: int) -> list[int]:
+        """Output tokens of the ``limit`` most recent answered large-tier requests, oldest first."""
+        c = self.requests.c
+        query = (select(c.completion_tokens).where(c.route == "large", c.status == 200, c.completion_tokens > 0)
+                 .order_by(c.id.desc()).limit(max(0, int(limit))))
+        try:
+            with self.engine.connect() as conn:
+                return [int(tokens) for (tokens,) in conn.execute(query)][::-1]
+        except SQLAlchemyError as exc:
+            raise LedgerUnavailableError(f"cannot read the ledger: {exc}") from exc
+
     def where_period(self, query: Any, since: datetime | None, until: datetime | None) -> Any:
         """Restrict a query on ``requests`` to ``since <= created_at < until``."""
         if since is not None:

@@ -67,9 +67,18 @@ def test_a_missing_key_env_var_is_named_and_the_key_never_leaks(fault_server: Fa
     monkeypatch.setenv("FRUGAL_TEST_KEY", "sk-very-secret-123")
     with pytest.raises(UpstreamError, match="api_key_env") as info:
         run(backend.complete(ask()))
-    assert "sk-very-secret-123" not in info.value.message
+    assert "sk-very-secret-123" not in info.value.message and "***" in info.value.message
+    assert info.value.__cause__ is None  # the raw provider error (which echoes the key) is not chained
     sent = fault_server.requests[-1]["payload"]
     assert isinstance(sent, dict) and sent["model"] == "smollm2-135m"
+
+
+def test_a_key_given_through_extra_params_never_leaks(fault_server: FaultServer) -> None:
+    backend = large(model=LOCAL_MODEL, api_base=fault_server.api_base("401"),
+                    options={"extra_params": {"api_key": "opaque-extra-secret-4711"}})
+    with pytest.raises(UpstreamError) as info:
+        run(backend.complete(ask()))
+    assert "opaque-extra-secret-4711" not in info.value.message and "***" in info.value.message
 
 
 # -- the fault server: each failure maps to its documented error ------------------------------
@@ -132,8 +141,8 @@ def test_fallbacks_are_tried_in_order_and_the_answering_model_reported(fault_ser
 def test_a_small_tier_served_through_litellm_is_judged() -> None:
     backend = large(tier="small", model="openai/x")
     assert not backend._completion(ask("Rewrite politely: " + "word " * 30), backend.targets[0], "No.", "stop",
-                                   1, 1).sufficient
-    assert backend._completion(ask(), backend.targets[0], "", "stop", 1, 0).reason == "empty answer"
+                                   1, 1, []).sufficient
+    assert backend._completion(ask(), backend.targets[0], "", "stop", 1, 0, []).reason == "empty answer"
 
 
 # -- llama-cpp-python's OpenAI-compatible server as the large tier -----------------------------

@@ -38,6 +38,11 @@ CASES = [
     ("stream wrong type", {"model": "frugal-auto", "messages": OK_MESSAGES, "stream": "yes please"}, 422, "stream"),
     ("streaming unknown model", {"model": "nope", "stream": True, "messages": OK_MESSAGES}, 404, "model"),
     ("streaming n=2", {"model": "frugal-auto", "stream": True, "n": 2, "messages": OK_MESSAGES}, 400, "n"),
+    ("max_completion_tokens over cap", {"model": "frugal-auto", "messages": OK_MESSAGES,
+                                        "max_completion_tokens": 10**6}, 400, "max_completion_tokens"),
+    ("integer beyond the digit limit", b'{"model": "frugal-auto", "max_tokens": ' + b"9" * 5000 + b"}", 400, None),
+    ("deeply nested json", b'{"model": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, None),
+    ("seed beyond int64", {"model": "frugal-auto", "messages": OK_MESSAGES, "seed": 2**70}, 422, "seed"),
 ]
 
 

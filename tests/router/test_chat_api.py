@@ -143,6 +143,18 @@ def test_streaming_auto_escalation_streams_the_final_tier(tmp_path) -> None:
     assert chunks[-1]["frugal"]["route"] == "large" and len(chunks[-1]["frugal"]["attempts"]) == 3
 
 
+@pytest.mark.parametrize("text", ["rewrite this politely: give me the report", f"x {ESCALATE}-1"])
+def test_streamed_escalation_header_agrees_with_the_body(client, text: str) -> None:
+    with client.stream("POST", "/v1/chat/completions", json={
+        "model": "frugal-auto", "stream": True, "messages": [{"role": "user", "content": text}],
+    }) as response:
+        header = response.headers["x-frugal-escalations"]
+        lines = [line for line in response.iter_lines() if line]
+    frugal = json.loads(lines[-2].removeprefix("data: "))["frugal"]
+    plain = chat(client, text)
+    assert int(header) == len(frugal["attempts"]) - 1 == int(plain.headers["x-frugal-escalations"])
+
+
 def test_content_parts_and_system_messages_are_accepted(client) -> None:
     response = client.post("/v1/chat/completions", json={
         "model": "frugal-small", "temperature": 0.2, "top_p": 0.9, "max_completion_tokens": 50, "seed": 1,
@@ -225,6 +237,25 @@ def test_slow_backend_is_504_and_recorded(tmp_path) -> None:
     assert response.status_code == 504
     assert response.json()["error"]["type"] == "timeout"
     assert rows[0].status == 504
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_crashing_backend_escalates_or_answers_openai_error_json_and_is_recorded(tmp_path, stream: bool) -> None:
+    from fastapi.testclient import TestClient
+
+    from router.app import create_app
+
+    small = {"backend": "echo", "options": {"prefix": "small: ", "crash_when": "BOOM", "name": "echo-small"}}
+    settings = echo_settings(tmp_path, small=small, thresholds={"route.large": 1.0, "route.search": 1.0})
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        escalated = chat(client, "BOOM: rewrite this", stream=stream)
+        forced = chat(client, "BOOM: rewrite this", model="frugal-small", stream=stream)
+        rows = list(client.app.state.services.ledger.rows())
+    assert escalated.status_code == 200 and escalated.headers["x-frugal-route"] == "large"
+    assert escalated.headers["x-frugal-escalations"] == "1"
+    assert forced.status_code == 500
+    assert forced.json()["error"]["code"] == "backend_error" and "RuntimeError" in forced.json()["error"]["message"]
+    assert sorted((r.status, r.error_code) for r in rows) == [(200, None), (500, "backend_error")]
 
 
 @pytest.mark.parametrize("large_enabled", [True, False])

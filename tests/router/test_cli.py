@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -110,3 +111,28 @@ def test_report_formats(config: Path, tmp_path: Path) -> None:
     assert out.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
     bad = runner.invoke(app, ["report", "--config", str(config), "--format", "pdf"])
     assert bad.exit_code == 2
+
+
+def test_calibrate_power_without_its_extra_says_what_to_install(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "codecarbon" else real(name, *a))
+    result = runner.invoke(app, ["calibrate-power", "--config", str(config), "--seconds", "2"])
+    assert result.exit_code == 2
+    assert "frugal-router[power]" in result.output
+
+
+def test_every_command_takes_config_and_data_dir(config: Path, tmp_path: Path) -> None:
+    import typer.main
+
+    def leaves(group: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+        if hasattr(group, "commands"):
+            return [leaf for name, sub in group.commands.items() for leaf in leaves(sub, (*path, name))]
+        return [(path, group)]
+
+    commands = leaves(typer.main.get_command(app))
+    assert len(commands) > 10
+    for path, command in commands:
+        options = {opt for param in command.params for opt in getattr(param, "opts", [])}
+        assert {"--config", "--data-dir"} <= options, " ".join(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from router.metrics import Metrics
@@ -39,6 +40,9 @@ def test_observed_values_are_exposed() -> None:
     assert s[("frugal_energy_wh_total", (("tier", "large"),))] == 0.03
     assert s[("frugal_avoided_energy_wh_total", (("tier", "search"),))] == 0.02
     assert ("frugal_avoided_energy_wh_total", (("tier", "large"),)) not in s  # counters never go down
+    # the counterfactual counter keeps the net figure exact: 0.02 Wh counterfactual - 0.03 Wh spent
+    assert s[("frugal_counterfactual_energy_wh_total", (("tier", "large"),))] == pytest.approx(0.02)
+    assert s[("frugal_counterfactual_energy_wh_total", (("tier", "search"),))] == pytest.approx(0.020001)
     assert s[("frugal_routing_decision_seconds_count", ())] == 3
     assert s[("frugal_routing_decision_seconds_sum", ())] == 0.007
     assert s[("frugal_backend_seconds_count", (("tier", "large"),))] == 1

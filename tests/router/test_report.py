@@ -305,3 +305,24 @@ def test_rollup_backfill_and_rebuild_reproduce_the_sums(tmp_path: Path) -> None:
     store.rebuild_rollup()
     check_known_totals(build_report(store, since=datetime(2026, 5, 2, tzinfo=UTC)))
     store.close()
+
+
+def test_the_method_states_the_median_of_the_large_answers_in_the_ledger(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from router.energy.config import EnergyConfig
+    from router.energy.estimator import EnergyEstimator
+
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    rows = known_rows()
+    ledger.record_many([replace(rows[0], completion_tokens=999),                 # search: not a large answer
+                        replace(rows[2], request_id="a", completion_tokens=100),
+                        replace(rows[2], request_id="b", completion_tokens=400),
+                        replace(rows[2], request_id="c", completion_tokens=200),
+                        replace(rows[3], route="large", completion_tokens=50)])  # failed: not an answer
+    estimator = EnergyEstimator(EnergyConfig())
+    assert estimator.method()["counterfactual"]["output_tokens"] == 300  # nothing seen yet
+    estimator.remember(ledger)
+    counterfactual = estimator.method()["counterfactual"]
+    assert (counterfactual["output_tokens"], counterfactual["observed_large_answers"]) == (200, 3)
+    ledger.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.search.ingest import build_demo_index, index_stats, ingest_paths
+from backends.search.ingest import MAX_WORDS, OVERLAP_SENTENCES, build_demo_index, index_stats, ingest_paths
 from backends.search.text import chunk_text, split_sentences
 
 
@@ -51,6 +51,29 @@ def test_changed_document_replaces_the_old_version(tmp_path: Path) -> None:
     assert summary.replaced == 1
     stats = index_stats(tmp_path / "idx")
     assert stats["docs"] == 1 and stats["passages"] == 1
+
+
+def _long_text(topic: str, sentences: int = 80) -> str:
+    return " ".join(f"Sentence {i} of the {topic} document states fact number {i} in some detail." for i in range(sentences))
+
+
+@pytest.mark.parametrize("change", ["title only", "last passage only"])
+def test_replacing_a_multi_passage_document_keeps_its_unchanged_passages(tmp_path: Path, change: str) -> None:
+    data = tmp_path / "doc.jsonl"
+    text = _long_text("harbour")
+    data.write_text(json.dumps({"id": "d1", "title": "Harbour", "text": text}) + "\n")
+    first = ingest_paths(tmp_path / "idx", [data], progress=False)
+    assert first.passages > 2
+    if change == "title only":
+        new = {"id": "d1", "title": "The harbour", "text": text}
+    else:
+        new = {"id": "d1", "title": "Harbour", "text": text + " A closing sentence added in the second version."}
+    data.write_text(json.dumps(new) + "\n")
+    summary = ingest_paths(tmp_path / "idx", [data], progress=False)
+    assert summary.replaced == 1
+    stats = index_stats(tmp_path / "idx")
+    assert stats["docs"] == 1 and stats["passages"] == len(chunk_text(new["text"], max_words=MAX_WORDS,
+                                                                        overlap=OVERLAP_SENTENCES))
 
 
 def test_field_overrides_select_other_keys(tmp_path: Path) -> None:
