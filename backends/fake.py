@@ -3,7 +3,7 @@
 Shipped in the package (like httpx's MockTransport) so tests and the gateway benchmark can exercise
 the whole pipeline without a model. ``insufficient_when`` makes it judge some answers insufficient,
 to exercise escalation; ``crash_when`` makes it raise as a buggy backend would; ``delay`` simulates
-backend latency.
+backend latency and ``word_delay`` a slow stream.
 """
 
 from __future__ import annotations
@@ -29,12 +29,14 @@ class EchoBackend(Backend):
         insufficient_when: str | None = None,
         crash_when: str | None = None,
         delay: float = 0.0,
+        word_delay: float = 0.0,
     ) -> None:
         super().__init__(tier=tier, name=name)
         self.prefix = prefix
         self.insufficient_when = insufficient_when
         self.crash_when = crash_when
         self.delay = delay
+        self.word_delay = word_delay
 
     async def complete(self, request: CompletionRequest) -> Completion:
         """Echo the last user message, counting whitespace-separated words as tokens."""
@@ -65,14 +67,16 @@ class EchoBackend(Backend):
         completion = await self.complete(request)
         words = completion.text.split(" ")
         for index, word in enumerate(words):
+            if index and self.word_delay:
+                await asyncio.sleep(self.word_delay)
             yield TextDelta(word if index == 0 else " " + word)
         yield completion
 
 
 def build(config: Any, *, tier: Tier, data_dir: Path) -> EchoBackend:
-    """Registry factory: options ``prefix``, ``insufficient_when``, ``crash_when``, ``delay``, ``name``."""
+    """Registry factory: options ``prefix``, ``insufficient_when``, ``crash_when``, ``delay``, ``word_delay``, ``name``."""
     options = dict(getattr(config, "options", {}) or {})
-    valid = {"prefix", "insufficient_when", "crash_when", "delay", "name"}
+    valid = {"prefix", "insufficient_when", "crash_when", "delay", "word_delay", "name"}
     unknown = set(options) - valid
     if unknown:
         raise ValueError(f"echo backend: unknown options {sorted(unknown)}; valid: {', '.join(sorted(valid))}")

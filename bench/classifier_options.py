@@ -1,0 +1,119 @@
+"""Compare head and encoder options for the tier classifier on bench/classifier.py's out-of-sample splits.
+
+Options: the static path and MiniLM alone (as shipped, C 0.03), their averaged probabilities
+(``ensemble``), one head over both embeddings (``concat``), and the static head with other
+regularisation strengths. For each, under-routing and the kept-off-large share at several
+``route.large`` values on (a) the seed hold-out, (b) cross-source pooled, (c) cross-source without the
+judgement-labelled sets. Answers "would a different head or encoder meet the aims?" with figures.
+Writes bench/results/classifier_options.json (about 3 minutes on 2 cores).
+
+    .venv/bin/python bench/classifier_options.py [--shared-data ../shared/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import classifier as shared  # bench/classifier.py: the same splits, fitting and decisions
+
+from backends.base import TIERS
+from classifiers.config import shipped_model_dir
+from classifiers.encoders import SentenceTransformerEncoder, StaticEncoder
+from classifiers.evaluation import routing_metrics
+from classifiers.features import FEATURE_NAMES
+from classifiers.model import STATIC_DIR
+from classifiers.training import encode_views, load_training_rows, row_view
+from router.policy import Policy
+
+THRESHOLDS = (0.1, 0.15, 0.2, 0.25)
+N_FEATURES = len(FEATURE_NAMES)  # surface features at the end of each input row; kept once in concat
+Proba = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def splits(rows: list[dict], labels: list[str], seed: int) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """The seed hold-out (as bench/classifier.py draws it), then one split per held-out public source."""
+    rng = random.Random(seed)
+    seed_idx = [i for i, r in enumerate(rows) if r["source"] == "seed"]
+    test: list[int] = []
+    for tier in TIERS:
+        members = [j for j in seed_idx if labels[j] == tier]
+        test += rng.sample(members, len(members) // 5)
+    test.sort()
+    yield "seed", np.asarray(sorted(set(range(len(rows))) - set(test))), np.asarray(test)
+    for source in sorted({r["source"] for r in rows} - {"seed"}):
+        yield (source, np.asarray([i for i, r in enumerate(rows) if r["source"] != source]),
+               np.asarray([i for i, r in enumerate(rows) if r["source"] == source]))
+
+
+def evaluate(proba: Proba, rows: list[dict], labels: list[str], seed: int) -> dict[str, dict[str, float]]:
+    """Under-routing and kept-off-large per threshold for the three evaluations."""
+    per = {name: (test, proba(train, test)) for name, train, test in splits(rows, labels, seed)}
+    out: dict[str, dict[str, float]] = {}
+    for threshold in THRESHOLDS:
+        policy = Policy({"route.large": threshold})
+        groups: dict[str, tuple[list[str], list[str]]] = {"seed_holdout": ([], []), "cross_source": ([], []),
+                                                          "cross_source_clear_labels": ([], [])}
+        for name, (test, p) in per.items():
+            truth, decided = [labels[i] for i in test], shared.decide(p, policy)
+            keys = ["seed_holdout"] if name == "seed" else (
+                ["cross_source"] + ([] if name in shared.JUDGEMENT_SOURCES else ["cross_source_clear_labels"]))
+            for key in keys:
+                groups[key][0].extend(truth)
+                groups[key][1].extend(decided)
+        for key, (truth, decided) in groups.items():
+            metrics = routing_metrics(truth, decided)
+            out[f"{key}@{threshold}"] = {"under_routing": metrics["under_routing"],
+                                         "kept_off_large": metrics["kept_off_large"]}
+    return out
+
+
+def main() -> int:
+    """Encode once per encoder, evaluate every option, write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared-data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "classifier_options.json")
+    args = parser.parse_args()
+    if not args.shared_data.is_dir():
+        parser.error(f"public data folder not found: {args.shared_data} (pass --shared-data)")
+    rows, _ = load_training_rows(ROOT / "classifiers" / "data", args.shared_data, seed=args.seed, cap=300)
+    views = [row_view(row) for row in rows]
+    labels = [row["tier"] for row in rows]
+    static = encode_views(StaticEncoder(shipped_model_dir() / STATIC_DIR), views)
+    minilm = encode_views(SentenceTransformerEncoder(None), views)
+
+    def head(inputs: np.ndarray, c: float) -> Proba:
+        return lambda train, test: shared.fit_predict(inputs, labels, train, test, views, c=c, seed=args.seed)
+
+    options: dict[str, Proba] = {
+        "static C=0.03 (shipped)": head(static, 0.03),
+        "minilm C=0.03": head(minilm, 0.03),
+        "ensemble (mean of both)": lambda tr, te: (head(static, 0.03)(tr, te) + head(minilm, 0.03)(tr, te)) / 2,
+        "concat (one head, both embeddings)": head(np.hstack([static[:, :-N_FEATURES], minilm]), 0.03),
+        "static C=0.003": head(static, 0.003),
+        "static C=0.01": head(static, 0.01),
+        "static C=0.1": head(static, 0.1),
+    }
+    results = {"command": "python bench/classifier_options.py " + " ".join(sys.argv[1:]), "rows": len(rows),
+               "thresholds": list(THRESHOLDS), "options": {}}
+    for name, proba in options.items():
+        print(f"[bench] {name}", file=sys.stderr)
+        results["options"][name] = evaluate(proba, rows, labels, args.seed)
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
