@@ -69,7 +69,7 @@ def test_an_under_routing_allowance_trades_one_large_request_for_two_small_ones(
     assert optimise_labelled(SCORES, LABELS, E, max_under_routing=0.49).thresholds["route.large"] == 0.25
 
 
-def test_search_threshold_moves_when_search_is_cheaper_than_the_small_tier_for_small_requests() -> None:
+def test_a_cheap_search_tier_takes_only_the_search_request_and_its_saving_is_counted() -> None:
     # With search free and the small tier costly, a wrong search attempt still costs search + small, so only the
     # search-labelled request (a, P(search) .9) belongs on search: route.search between .9 and .1 -> .5.
     energy = {"search": 0.5, "small": 1.0, "large": 10.0}
