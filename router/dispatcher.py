@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from backends.base import TIERS, Backend, Completion, CompletionRequest, Message, TextDelta, Tier
@@ -27,8 +26,8 @@ from router.errors import (
     TierSaturatedError,
     TierUnavailableError,
 )
-from router.ledger.row import LedgerRow
 from router.outcome import Attempt, Outcome, frugal_headers
+from router.recording import RequestRecorder
 from router.thresholds import ThresholdStore, policy_values
 
 log = logging.getLogger(__name__)
@@ -81,9 +80,6 @@ class _Decision:
     estimate: Estimate
 
 
-CLIENT_CLOSED = 499  # nginx's code for "client closed the request", recorded in the ledger only
-
-
 def backend_crash(tier: Tier, exc: Exception) -> FrugalError:
     """An unexpected exception inside a backend, as an error the pipeline records and may escalate past."""
     log.error("the %s tier raised %s", tier, type(exc).__name__, exc_info=exc)
@@ -92,7 +88,7 @@ def backend_crash(tier: Tier, exc: Exception) -> FrugalError:
 
 
 class Dispatcher:
-    """Routes one request through the tiers and accounts for it."""
+    """Routes one request through the tiers; its ``recorder`` accounts for it."""
 
     def __init__(
         self,
@@ -120,9 +116,9 @@ class Dispatcher:
         self.estimator = estimator
         self.ledger = ledger
         self.metrics = metrics
+        self.recorder = RequestRecorder(ledger, metrics, store_text=store_text)
         self.max_escalations = max_escalations
         self.on_large_unavailable = on_large_unavailable
-        self.store_text = store_text
         self.limiters = dict(limiters or {})
         self.overflow = overflow
         self.next_tier: dict[Tier, Tier | None] = {**NEXT_TIER, "search": search_escalates_to}
@@ -151,11 +147,11 @@ class Dispatcher:
                 answered = answered or isinstance(event, Outcome)  # recorded by the chain before it is yielded
                 yield event
         except FrugalError as exc:
-            await self._record_failure(routed, decision, attempts, exc, started)
+            await self.recorder.failed(routed, decision, attempts, exc, started)
             raise
         except (asyncio.CancelledError, GeneratorExit):
             if not answered:  # the client went away mid-stream: the work done so far is still recorded
-                self._record_abandoned(routed, decision, attempts, started)
+                self.recorder.abandoned(routed, decision, attempts, started)
             raise
 
     async def _decide(self, routed: RoutedRequest) -> _Decision:
@@ -279,7 +275,7 @@ class Dispatcher:
             if final.completion.text:
                 yield TextDelta(final.completion.text)
         outcome = self._outcome(routed, decision, attempts, final, degraded, created)
-        await self._record(routed, outcome, latency_ms=(time.perf_counter() - started) * 1000)
+        await self.recorder.answered(routed, outcome, latency_ms=(time.perf_counter() - started) * 1000)
         yield outcome
 
     def _degrades(self, exc: FrugalError, tier: Tier, forced: bool) -> bool:
@@ -420,78 +416,3 @@ class Dispatcher:
             completion=final.completion, estimate=total, counterfactual=counterfactual,
             decision_ms=decision.decision_ms, degraded=degraded, flags=list(total.flags),
         )
-
-    async def _record(self, routed: RoutedRequest, outcome: Outcome, *, latency_ms: float) -> None:
-        row = self._row(routed, status=200, attempts=outcome.attempts)
-        row.latency_ms = latency_ms
-        row.route = outcome.route
-        row.decision_ms = outcome.decision_ms
-        self._fill_scores(row, outcome.scores)
-        row.apply_estimates(outcome.estimate, outcome.counterfactual)
-        if outcome.degraded:
-            row.flags.append(f"degraded:{outcome.degraded}")
-        e = outcome.estimate
-        if self.store_text:
-            row.prompt_text = routed.completion_request.last_user_text()
-            row.answer_text = outcome.completion.text
-        await asyncio.to_thread(self.ledger.record, row)
-        self.metrics.observe_request(
-            route=outcome.route, status=200, escalations=outcome.escalations, energy_wh=e.energy_wh.value,
-            avoided_wh=outcome.avoided_wh.value, decision_seconds=outcome.decision_ms / 1000,
-        )
-
-    def _failure_row(
-        self, routed: RoutedRequest, decision: _Decision | None, attempts: list[Attempt], status: int,
-        code: str | None, started: float,
-    ) -> LedgerRow:
-        row = self._row(routed, status=status, attempts=attempts)
-        row.error_code = code
-        row.latency_ms = (time.perf_counter() - started) * 1000
-        if decision is not None:
-            row.decision_ms = decision.decision_ms
-            self._fill_scores(row, decision.scores)
-            spent = decision.estimate
-            for attempt in attempts:
-                spent = spent + attempt.estimate
-            row.apply_estimates(spent, Estimate.zero())
-        return row
-
-    async def _record_failure(
-        self, routed: RoutedRequest, decision: _Decision | None, attempts: list[Attempt], exc: FrugalError,
-        started: float,
-    ) -> None:
-        row = self._failure_row(routed, decision, attempts, exc.status_code, exc.code, started)
-        try:
-            await asyncio.to_thread(self.ledger.record, row)
-        except FrugalError:
-            log.error("could not record failed request %s in the ledger", routed.request_id)
-        self.metrics.observe_request(route=None, status=exc.status_code, escalations=row.escalations,
-                                     energy_wh=row.energy_wh, avoided_wh=0.0, decision_seconds=row.decision_ms / 1000)
-
-    def _record_abandoned(
-        self, routed: RoutedRequest, decision: _Decision | None, attempts: list[Attempt], started: float,
-    ) -> None:
-        """Record a request whose client disconnected (status 499), synchronously: the task is being cancelled."""
-        row = self._failure_row(routed, decision, attempts, CLIENT_CLOSED, "client_closed", started)
-        try:
-            self.ledger.record(row)
-        except FrugalError:
-            log.error("could not record abandoned request %s in the ledger", routed.request_id)
-        self.metrics.observe_request(route=None, status=CLIENT_CLOSED, escalations=row.escalations,
-                                     energy_wh=row.energy_wh, avoided_wh=0.0, decision_seconds=row.decision_ms / 1000)
-
-    def _row(self, routed: RoutedRequest, *, status: int, attempts: list[Attempt]) -> LedgerRow:
-        real = [a for a in attempts if a.completion is not None]
-        return LedgerRow(
-            request_id=routed.request_id, created_at=datetime.now(UTC), requested_model=routed.requested_model,
-            route=None, forced=routed.forced_tier is not None, status=status, client_key_id=routed.client_key_id,
-            escalations=max(0, len(attempts) - 1), attempts=[a.to_dict() for a in attempts],
-            latency_ms=sum(a.latency_ms for a in attempts),
-            prompt_tokens=sum(a.completion.prompt_tokens for a in real if a.completion),
-            completion_tokens=sum(a.completion.completion_tokens for a in real if a.completion),
-        )
-
-    @staticmethod
-    def _fill_scores(row: LedgerRow, scores: dict[str, float] | None) -> None:
-        if scores:
-            row.score_search, row.score_small, row.score_large = scores["search"], scores["small"], scores["large"]

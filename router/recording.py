@@ -1,0 +1,124 @@
+"""One ledger row and one metrics observation per request: answered, failed, or abandoned by its client.
+
+Kept apart from the dispatcher so that routing reads as routing; every path through the pipeline ends
+here, which is what makes "the ledger never loses a row for a request that was answered" checkable in
+one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from router.energy.estimate import Estimate
+from router.errors import FrugalError
+from router.ledger.row import LedgerRow
+from router.outcome import Attempt, Outcome
+
+if TYPE_CHECKING:
+    from router.dispatcher import RoutedRequest
+
+log = logging.getLogger(__name__)
+
+CLIENT_CLOSED = 499  # nginx's code for "client closed the request", recorded in the ledger only
+
+
+class Decided(Protocol):
+    """What the recorder reads of a routing decision."""
+
+    scores: dict[str, float] | None
+    decision_ms: float
+    estimate: Estimate
+
+
+class RequestRecorder:
+    """Writes each request's ledger row and counts it in the metrics."""
+
+    def __init__(self, ledger: Any, metrics: Any, *, store_text: bool = False) -> None:
+        self.ledger = ledger
+        self.metrics = metrics
+        self.store_text = store_text
+
+    async def answered(self, routed: RoutedRequest, outcome: Outcome, *, latency_ms: float) -> None:
+        """Record an answered request (the ledger write happens before the answer is sent)."""
+        row = _row(routed, status=200, attempts=outcome.attempts)
+        row.latency_ms = latency_ms
+        row.route = outcome.route
+        row.decision_ms = outcome.decision_ms
+        _fill_scores(row, outcome.scores)
+        row.apply_estimates(outcome.estimate, outcome.counterfactual)
+        if outcome.degraded:
+            row.flags.append(f"degraded:{outcome.degraded}")
+        if self.store_text:
+            row.prompt_text = routed.completion_request.last_user_text()
+            row.answer_text = outcome.completion.text
+        await asyncio.to_thread(self.ledger.record, row)
+        self.metrics.observe_request(
+            route=outcome.route, status=200, escalations=outcome.escalations,
+            energy_wh=outcome.estimate.energy_wh.value, avoided_wh=outcome.avoided_wh.value,
+            decision_seconds=outcome.decision_ms / 1000,
+        )
+
+    async def failed(
+        self, routed: RoutedRequest, decision: Decided | None, attempts: list[Attempt], exc: FrugalError,
+        started: float,
+    ) -> None:
+        """Record a request that ended in an error, with the work it did."""
+        row = _failure_row(routed, decision, attempts, exc.status_code, exc.code, started)
+        try:
+            await asyncio.to_thread(self.ledger.record, row)
+        except FrugalError:
+            log.error("could not record failed request %s in the ledger", routed.request_id)
+        self._observe_failure(row)
+
+    def abandoned(
+        self, routed: RoutedRequest, decision: Decided | None, attempts: list[Attempt], started: float,
+    ) -> None:
+        """Record a request whose client disconnected (status 499), synchronously: the task is being cancelled."""
+        row = _failure_row(routed, decision, attempts, CLIENT_CLOSED, "client_closed", started)
+        try:
+            self.ledger.record(row)
+        except FrugalError:
+            log.error("could not record abandoned request %s in the ledger", routed.request_id)
+        self._observe_failure(row)
+
+    def _observe_failure(self, row: LedgerRow) -> None:
+        self.metrics.observe_request(route=None, status=row.status, escalations=row.escalations,
+                                     energy_wh=row.energy_wh, avoided_wh=0.0, decision_seconds=row.decision_ms / 1000)
+
+
+def _failure_row(
+    routed: RoutedRequest, decision: Decided | None, attempts: list[Attempt], status: int, code: str | None,
+    started: float,
+) -> LedgerRow:
+    row = _row(routed, status=status, attempts=attempts)
+    row.error_code = code
+    row.latency_ms = (time.perf_counter() - started) * 1000
+    if decision is not None:
+        row.decision_ms = decision.decision_ms
+        _fill_scores(row, decision.scores)
+        spent = decision.estimate
+        for attempt in attempts:
+            spent = spent + attempt.estimate
+        row.apply_estimates(spent, Estimate.zero())
+    return row
+
+
+def _row(routed: RoutedRequest, *, status: int, attempts: list[Attempt]) -> LedgerRow:
+    real = [a for a in attempts if a.completion is not None]
+    return LedgerRow(
+        request_id=routed.request_id, created_at=datetime.now(UTC), requested_model=routed.requested_model,
+        route=None, forced=routed.forced_tier is not None, status=status, client_key_id=routed.client_key_id,
+        escalations=max(0, len(attempts) - 1), attempts=[a.to_dict() for a in attempts],
+        latency_ms=sum(a.latency_ms for a in attempts),
+        prompt_tokens=sum(a.completion.prompt_tokens for a in real if a.completion),
+        completion_tokens=sum(a.completion.completion_tokens for a in real if a.completion),
+    )
+
+
+def _fill_scores(row: LedgerRow, scores: dict[str, float] | None) -> None:
+    if scores:
+        row.score_search, row.score_small, row.score_large = scores["search"], scores["small"], scores["large"]
