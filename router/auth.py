@@ -10,12 +10,13 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 
 from fastapi import Request
 
-from router.errors import AuthenticationError
+from router.errors import AuthenticationError, PermissionDeniedError
 from router.settings import AuthConfig, SettingsError
 
 
@@ -100,6 +101,11 @@ class KeyChecker:
         or the ``x-frugal-actor`` header when given (anyone holding the key can claim any name).
         """
         if self.admin_key is None:
+            remote = remote_address(request)
+            if remote is not None:
+                raise PermissionDeniedError(
+                    f"the admin API has no admin key, so it only answers this machine; {remote} is not local. "
+                    "Set auth.admin_key (FRUGAL_AUTH__ADMIN_KEY) to use it from elsewhere or behind a proxy")
             return _actor("local-admin", request.headers.get("x-frugal-actor"))
         token = bearer_token(request)
         claimed = request.headers.get("x-frugal-actor")
@@ -110,6 +116,33 @@ class KeyChecker:
         if token is None or not _same(token, self.admin_key):
             raise AuthenticationError("admin endpoints need the admin key: 'Authorization: Bearer <admin key>'")
         return _actor("admin:" + hash_key(token)[:8], claimed)
+
+
+def remote_address(request: Request) -> str | None:
+    """The first non-loopback address among the peer and any proxy-forwarded client, or None if all are local.
+
+    Only IP addresses count: a Unix-socket peer or an in-process test transport is local. This backs the
+    bind-address check (``Settings.check_safe_bind``) for servers started some other way, or behind a
+    reverse proxy on the same machine, which forwards the real client in ``X-Forwarded-For``/``Forwarded``.
+    """
+    candidates = [request.client.host] if request.client else []
+    candidates += [part.strip() for part in request.headers.get("x-forwarded-for", "").split(",")]
+    candidates += [match.strip('"[]') for match in _FORWARDED_FOR.findall(request.headers.get("forwarded", ""))]
+    for host in candidates:
+        if not host:
+            continue
+        if host.count(":") == 1:  # IPv4 with a port
+            host = host.split(":", 1)[0]
+        try:
+            address = ipaddress.ip_address(host.rsplit("%", 1)[0])
+        except ValueError:  # "unknown", an obfuscated identifier, a test transport's name
+            continue
+        if not address.is_loopback:
+            return host
+    return None
+
+
+_FORWARDED_FOR = re.compile(r"for=(\"?\[?[0-9A-Fa-f:.]+\]?\"?)", re.IGNORECASE)
 
 
 def _actor(base: str, claimed: str | None) -> str:

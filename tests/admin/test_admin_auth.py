@@ -95,6 +95,35 @@ def test_without_an_admin_key_the_admin_api_is_open_on_loopback_only(tmp_path: A
     create_app(echo_settings(tmp_path, host="0.0.0.0", auth={"admin_key": "k"}))  # a key makes it safe
 
 
+@pytest.mark.parametrize(("peer", "headers", "allowed"), [
+    ("127.0.0.1", {}, True),
+    ("::1", {}, True),
+    ("203.0.113.7", {}, False),                                      # a server started with uvicorn --host 0.0.0.0
+    ("127.0.0.1", {"x-forwarded-for": "203.0.113.7, 127.0.0.1"}, False),  # a reverse proxy on this machine
+    ("127.0.0.1", {"forwarded": 'for="[2001:db8::17]:4711";proto=https'}, False),
+    ("127.0.0.1", {"x-forwarded-for": "127.0.0.1"}, True),
+    ("127.0.0.1", {"x-forwarded-for": "unknown"}, True),
+])
+def test_without_an_admin_key_only_local_callers_reach_the_admin_api(
+        tmp_path: Any, peer: str, headers: dict[str, str], allowed: bool) -> None:
+    from fastapi.testclient import TestClient
+
+    from router.app import create_app
+    from tests.conftest import echo_settings
+
+    with TestClient(create_app(echo_settings(tmp_path)), client=(peer, 40000)) as client:
+        response = client.get("/admin/thresholds", headers=headers)
+        chat = client.post("/v1/chat/completions", headers=headers, json={
+            "model": "frugal-small", "messages": [{"role": "user", "content": "hi"}]})
+    assert chat.status_code == 200  # the OpenAI API itself is not restricted
+    if allowed:
+        assert response.status_code == 200, response.text
+    else:
+        assert response.status_code == 403
+        error = response.json()["error"]
+        assert error["type"] == "permission_error" and "admin_key" in error["message"]
+
+
 def test_serve_refuses_a_public_bind_without_an_admin_key(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from router.cli import app
 
