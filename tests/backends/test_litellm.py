@@ -73,6 +73,14 @@ def test_a_missing_key_env_var_is_named_and_the_key_never_leaks(fault_server: Fa
     assert isinstance(sent, dict) and sent["model"] == "smollm2-135m"
 
 
+def test_tokens_are_the_providers_usage_or_counted_and_flagged(fault_server: FaultServer) -> None:
+    reported = run(large(model=LOCAL_MODEL, api_base=fault_server.api_base("ok")).complete(ask()))
+    assert (reported.prompt_tokens, reported.completion_tokens, reported.flags) == (5, 4, [])
+    counted = run(large(model=LOCAL_MODEL, api_base=fault_server.api_base("nousage")).complete(ask()))
+    assert counted.flags == ["tokens_estimated"]
+    assert counted.prompt_tokens > 0 and counted.completion_tokens > 0  # not the 0 that zeroed the energy
+
+
 def test_a_key_given_through_extra_params_never_leaks(fault_server: FaultServer) -> None:
     backend = large(model=LOCAL_MODEL, api_base=fault_server.api_base("401"),
                     options={"extra_params": {"api_key": "opaque-extra-secret-4711"}})

@@ -258,6 +258,20 @@ def test_a_crashing_backend_escalates_or_answers_openai_error_json_and_is_record
     assert sorted((r.status, r.error_code) for r in rows) == [(200, None), (500, "backend_error")]
 
 
+def test_a_timed_out_attempt_keeps_its_wall_time(tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    from router.app import create_app
+
+    small = {"backend": "echo", "timeout_s": 0.2, "options": {"delay": 2.0, "name": "echo-small"}}
+    settings = echo_settings(tmp_path, small=small, thresholds={"route.large": 1.0, "route.search": 1.0})
+    with TestClient(create_app(settings)) as client:
+        response = chat(client, "rewrite this politely: give me the report")
+    attempts = response.json()["frugal"]["attempts"]
+    assert [(a["tier"], a["sufficient"]) for a in attempts] == [("small", False), ("large", True)]
+    assert attempts[0]["latency_ms"] >= 190 and attempts[0]["reason"] == "error: backend_timeout"
+
+
 @pytest.mark.parametrize("large_enabled", [True, False])
 def test_search_escalates_straight_to_large_with_its_passages_by_default(tmp_path, large_enabled: bool) -> None:
     from fastapi.testclient import TestClient
