@@ -23,6 +23,7 @@ import platform
 import random
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -63,6 +64,25 @@ def fit_predict(inputs: np.ndarray, labels: list[str], train: np.ndarray, test: 
     head.temperature = fit_temperature(oof, y)
     proba = head.proba(inputs[test])
     return np.stack([without_search(p) if views[i].follow_up else p for p, i in zip(proba, test, strict=True)])
+
+
+def seed_holdout(rows: list[dict], labels: list[str], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) row indices: 20 % of the seed set per tier held out; everything else trains."""
+    rng = random.Random(seed)
+    seed_idx = [i for i, r in enumerate(rows) if r["source"] == "seed"]
+    test: list[int] = []
+    for tier in TIERS:
+        members = [j for j in seed_idx if labels[j] == tier]
+        test += rng.sample(members, len(members) // 5)
+    test.sort()
+    return np.asarray(sorted(set(range(len(rows))) - set(test))), np.asarray(test)
+
+
+def cross_source(rows: list[dict]) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """(source, train, test) row indices for each public source held out entirely."""
+    for source in sorted({r["source"] for r in rows} - {"seed"}):
+        yield (source, np.asarray([i for i, r in enumerate(rows) if r["source"] != source]),
+               np.asarray([i for i, r in enumerate(rows) if r["source"] == source]))
 
 
 @dataclass(frozen=True)
@@ -154,15 +174,8 @@ def run_variant(variant: str, rows: list[dict], views: list, args: argparse.Name
     result: dict[str, Any] = {"C": c}
 
     # (a) held-out 20 % of the seed set, stratified by tier
-    rng = random.Random(args.seed)
-    seed_idx = [i for i, r in enumerate(rows) if r["source"] == "seed"]
-    test = []
-    for tier in TIERS:
-        members = [j for j in seed_idx if labels[j] == tier]
-        test += rng.sample(members, len(members) // 5)
-    test.sort()
-    train = np.asarray(sorted(set(range(len(rows))) - set(test)))
-    proba = fit_predict(inputs, labels, train, np.asarray(test), views, c=c, seed=args.seed)
+    train, test = seed_holdout(rows, labels, args.seed)
+    proba = fit_predict(inputs, labels, train, test, views, c=c, seed=args.seed)
     truth = [labels[i] for i in test]
     result["seed_holdout"] = routing_metrics(truth, decide(proba, policy))
     seed_sweep = sweep(truth, proba)
@@ -170,9 +183,7 @@ def run_variant(variant: str, rows: list[dict], views: list, args: argparse.Name
 
     # (b) cross-source: hold out each public source entirely
     per_source, pooled_truth, pooled_proba, pooled_sources = {}, [], [], []
-    for source in sorted({r["source"] for r in rows} - {"seed"}):
-        test_idx = np.asarray([i for i, r in enumerate(rows) if r["source"] == source])
-        train_idx = np.asarray([i for i, r in enumerate(rows) if r["source"] != source])
+    for source, train_idx, test_idx in cross_source(rows):
         proba = fit_predict(inputs, labels, train_idx, test_idx, views, c=c, seed=args.seed)
         truth = [labels[i] for i in test_idx]
         metrics = routing_metrics(truth, decide(proba, policy))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,7 +26,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import classifier as shared  # bench/classifier.py: the same splits, fitting and decisions
 
-from backends.base import TIERS
 from classifiers.config import shipped_model_dir
 from classifiers.encoders import SentenceTransformerEncoder, StaticEncoder
 from classifiers.evaluation import routing_metrics
@@ -42,18 +40,9 @@ Proba = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def splits(rows: list[dict], labels: list[str], seed: int) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """The seed hold-out (as bench/classifier.py draws it), then one split per held-out public source."""
-    rng = random.Random(seed)
-    seed_idx = [i for i, r in enumerate(rows) if r["source"] == "seed"]
-    test: list[int] = []
-    for tier in TIERS:
-        members = [j for j in seed_idx if labels[j] == tier]
-        test += rng.sample(members, len(members) // 5)
-    test.sort()
-    yield "seed", np.asarray(sorted(set(range(len(rows))) - set(test))), np.asarray(test)
-    for source in sorted({r["source"] for r in rows} - {"seed"}):
-        yield (source, np.asarray([i for i, r in enumerate(rows) if r["source"] != source]),
-               np.asarray([i for i, r in enumerate(rows) if r["source"] == source]))
+    """The seed hold-out, then one split per held-out public source (bench/classifier.py's splits)."""
+    yield ("seed", *shared.seed_holdout(rows, labels, seed))
+    yield from shared.cross_source(rows)
 
 
 def evaluate(proba: Proba, rows: list[dict], labels: list[str], seed: int) -> dict[str, dict[str, float]]:

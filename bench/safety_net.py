@@ -51,9 +51,7 @@ def cross_source_decisions(rows: list[dict], views: list, seed: int) -> list[tup
     c = read_manifest(shipped_model_dir())["variants"]["static"]["C"]
     policy = Policy()
     out: list[tuple[int, str]] = []
-    for source in sorted({r["source"] for r in rows} - {"seed"}):
-        test = np.asarray([i for i, r in enumerate(rows) if r["source"] == source])
-        train = np.asarray([i for i, r in enumerate(rows) if r["source"] != source])
+    for _source, train, test in shared.cross_source(rows):
         proba = shared.fit_predict(inputs, labels, train, test, views, c=c, seed=seed)
         out += list(zip(test.tolist(), shared.decide(proba, policy), strict=True))
     return out

@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -80,11 +80,22 @@ class _Decision:
     estimate: Estimate
 
 
-def backend_crash(tier: Tier, exc: Exception) -> FrugalError:
-    """An unexpected exception inside a backend, as an error the pipeline records and may escalate past."""
-    log.error("the %s tier raised %s", tier, type(exc).__name__, exc_info=exc)
-    return FrugalError(f"the {tier} tier failed unexpectedly ({type(exc).__name__}); see the server log",
-                       code="backend_error")
+@contextlib.contextmanager
+def backend_errors(tier: Tier, timeout_s: float | None, *, late: str) -> Iterator[None]:
+    """Translate what a backend call raises: a timeout to a 504, any non-Frugal exception to ``backend_error``.
+
+    The latter is an unexpected exception inside a backend; the pipeline records it and may escalate past it.
+    """
+    try:
+        yield
+    except TimeoutError as exc:
+        raise BackendTimeoutError(f"the {tier} tier did not {late} within {timeout_s} s") from exc
+    except FrugalError:
+        raise
+    except Exception as exc:
+        log.error("the %s tier raised %s", tier, type(exc).__name__, exc_info=exc)
+        raise FrugalError(f"the {tier} tier failed unexpectedly ({type(exc).__name__}); see the server log",
+                          code="backend_error") from exc
 
 
 class Dispatcher:
@@ -114,7 +125,6 @@ class Dispatcher:
         self.backends = dict(backends)
         self.timeouts = dict(timeouts)
         self.estimator = estimator
-        self.ledger = ledger
         self.metrics = metrics
         self.recorder = RequestRecorder(ledger, metrics, store_text=store_text)
         self.max_escalations = max_escalations
@@ -324,14 +334,8 @@ class Dispatcher:
         backend = self.backends[tier]
         async with self._slot(tier):
             wall = time.perf_counter()
-            try:
+            with backend_errors(tier, self.timeouts.get(tier), late="answer"):
                 completion = await asyncio.wait_for(backend.complete(request), self.timeouts.get(tier, 60.0))
-            except TimeoutError as exc:
-                raise BackendTimeoutError(f"the {tier} tier did not answer within {self.timeouts.get(tier)} s") from exc
-            except FrugalError:
-                raise
-            except Exception as exc:
-                raise backend_crash(tier, exc) from exc
             elapsed = time.perf_counter() - wall
         self.metrics.observe_backend(tier, elapsed)
         return completion, elapsed
@@ -340,16 +344,10 @@ class Dispatcher:
         backend = self.backends[tier]
         async with self._slot(tier):
             wall = time.perf_counter()
-            try:
+            with backend_errors(tier, self.timeouts.get(tier), late="finish"):
                 async with asyncio.timeout(self.timeouts.get(tier, 60.0)):
                     async for event in backend.stream(request):
                         yield event
-            except TimeoutError as exc:
-                raise BackendTimeoutError(f"the {tier} tier did not finish within {self.timeouts.get(tier)} s") from exc
-            except FrugalError:
-                raise
-            except Exception as exc:
-                raise backend_crash(tier, exc) from exc
             self.metrics.observe_backend(tier, time.perf_counter() - wall)
 
     def _slot(self, tier: Tier) -> contextlib.AbstractAsyncContextManager[Any]:

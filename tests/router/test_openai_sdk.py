@@ -51,4 +51,3 @@ def test_sdk_sees_errors_as_its_own_exceptions(live) -> None:
         client.chat.completions.create(model="frugal-auto", n=2, messages=[{"role": "user", "content": "hi"}])
     models = [m.id for m in client.models.list()]
     assert "frugal-auto" in models
-
