@@ -9,8 +9,10 @@ For each variant (static, minilm) it measures
 - (b) cross-source splits: for each public source, a head trained on everything except that source
   and tested on all of it; pooled over sources (and pooled over the sources whose labels are not a
   judgement call), with a sweep of ``route.large`` and the cost-aware recommendation (``recommend``).
-Heads are refitted here with the C the shipped manifest chose (temperature from 3-fold
-out-of-fold logits), so a full run takes about a minute and a half. Writes bench/results/classifier.json.
+Heads are refitted here with the C and lexical weight the shipped manifest chose (temperature from
+3-fold out-of-fold logits; a lexical head's vocabulary from its training rows only), so a full run
+takes a few minutes. ``--lexical-weight 0`` refits without the lexical block, for comparison.
+Writes bench/results/classifier.json.
 
     .venv/bin/python bench/classifier.py [--shared-data ../shared/data] [--variants static,minilm]
 """
@@ -51,18 +53,27 @@ JUDGEMENT_SOURCES = ("mt_bench", "self_instruct")
 
 
 def fit_predict(inputs: np.ndarray, labels: list[str], train: np.ndarray, test: np.ndarray, views: list,
-                *, c: float, seed: int) -> np.ndarray:
-    """Fit a calibrated head on ``train`` rows and return TIERS-ordered probabilities for ``test``."""
+                *, c: float, seed: int, lexical_weight: float = 0.0) -> np.ndarray:
+    """Fit a calibrated head on ``train`` rows and return TIERS-ordered probabilities for ``test``.
+
+    A lexical head's vocabulary is fitted on the training rows only, as ``frugal train`` does.
+    """
     from sklearn.model_selection import StratifiedKFold
+
+    def texts(idx: np.ndarray) -> list[str]:
+        return [views[i].text for i in idx]
+
+    def fit(idx: np.ndarray) -> Any:
+        return fit_head(inputs[idx], [labels[i] for i in idx], TIERS, c=c, seed=seed, texts=texts(idx),
+                        lexical_weight=lexical_weight)
 
     y = np.asarray([TIERS.index(labels[i]) for i in train])
     oof = np.zeros((len(train), len(TIERS)))
     for a, b in StratifiedKFold(3, shuffle=True, random_state=seed).split(train, y):
-        head = fit_head(inputs[train[a]], [labels[i] for i in train[a]], TIERS, c=c, seed=seed)
-        oof[b] = head.logits(inputs[train[b]])
-    head = fit_head(inputs[train], [labels[i] for i in train], TIERS, c=c, seed=seed)
+        oof[b] = fit(train[a]).logits(inputs[train[b]], texts(train[b]))
+    head = fit(train)
     head.temperature = fit_temperature(oof, y)
-    proba = head.proba(inputs[test])
+    proba = head.proba(inputs[test], texts(test))
     return np.stack([without_search(p) if views[i].follow_up else p for p, i in zip(proba, test, strict=True)])
 
 
@@ -141,14 +152,20 @@ def recommend(seed_sweep: list[dict[str, Any]], cross_sweep: list[dict[str, Any]
 
 
 def latency(
-    variant: str, model_dir: Path, texts: list[str], precision: Literal["float32", "bfloat16"] = "float32"
+    variant: str, model_dir: Path, texts: list[str], precision: Literal["float32", "bfloat16"] = "float32",
+    *, lexical: bool = True,
 ) -> dict[str, Any]:
-    """Per-request decision latency (view, encode, head, policy) on one thread, and the decisions."""
+    """Per-request decision latency (view, encode, head, policy) on one thread, and the decisions.
+
+    ``lexical=False`` drops the head's lexical block, to time what it costs (its decisions then differ).
+    """
     import torch
 
     torch.set_num_threads(1)
     config = ClassifierConfig(model_dir=model_dir, variant=variant, threads=1, precision=precision)
     classifier = load_classifier(config)
+    if not lexical:
+        classifier.head.lexicon, classifier.head.lexical_weights = None, None
     policy = Policy()
     for text in texts[:20]:
         policy.decide(classifier.predict([Message("user", text)]))
@@ -161,6 +178,11 @@ def latency(
             "threads": torch.get_num_threads(), "precision": precision, "decisions": decisions}
 
 
+def classifier_has_lexicon(manifest: dict, variant: str) -> bool:
+    """Whether the shipped head of a variant carries a lexical block."""
+    return bool(manifest["variants"][variant].get("lexical_terms"))
+
+
 def run_variant(variant: str, rows: list[dict], views: list, args: argparse.Namespace, manifest: dict) -> dict:
     """All measurements of one encoder variant."""
     started = time.perf_counter()
@@ -170,12 +192,14 @@ def run_variant(variant: str, rows: list[dict], views: list, args: argparse.Name
     encode_seconds = time.perf_counter() - started
     labels = [row["tier"] for row in rows]
     c = manifest["variants"][variant]["C"]
+    weight = (args.lexical_weight if args.lexical_weight is not None
+              else manifest["variants"][variant].get("lexical_weight", 0.0))
     policy = Policy()
-    result: dict[str, Any] = {"C": c}
+    result: dict[str, Any] = {"C": c, "lexical_weight": weight}
 
     # (a) held-out 20 % of the seed set, stratified by tier
     train, test = seed_holdout(rows, labels, args.seed)
-    proba = fit_predict(inputs, labels, train, test, views, c=c, seed=args.seed)
+    proba = fit_predict(inputs, labels, train, test, views, c=c, seed=args.seed, lexical_weight=weight)
     truth = [labels[i] for i in test]
     result["seed_holdout"] = routing_metrics(truth, decide(proba, policy))
     seed_sweep = sweep(truth, proba)
@@ -184,7 +208,8 @@ def run_variant(variant: str, rows: list[dict], views: list, args: argparse.Name
     # (b) cross-source: hold out each public source entirely
     per_source, pooled_truth, pooled_proba, pooled_sources = {}, [], [], []
     for source, train_idx, test_idx in cross_source(rows):
-        proba = fit_predict(inputs, labels, train_idx, test_idx, views, c=c, seed=args.seed)
+        proba = fit_predict(inputs, labels, train_idx, test_idx, views, c=c, seed=args.seed,
+                            lexical_weight=weight)
         truth = [labels[i] for i in test_idx]
         metrics = routing_metrics(truth, decide(proba, policy))
         per_source[source] = {k: metrics[k] for k in ("n", "accuracy", "under_routing", "kept_off_large",
@@ -207,6 +232,10 @@ def run_variant(variant: str, rows: list[dict], views: list, args: argparse.Name
     timed = latency(variant, args.model_dir, sample)
     reference = timed.pop("decisions")
     result["latency_ms"] = timed
+    if classifier_has_lexicon(manifest, variant):
+        without = latency(variant, args.model_dir, sample, lexical=False)
+        without.pop("decisions")
+        result["latency_ms_without_lexical_block"] = without
     if variant == "minilm" and cpu_has_bf16():
         fast = latency(variant, args.model_dir, sample, precision="bfloat16")
         same = sum(a == b for a, b in zip(reference, fast.pop("decisions"), strict=True)) / len(reference)
@@ -224,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default="static,minilm")
     parser.add_argument("--cap", type=int, default=300, help="rows per public source and tier")
     parser.add_argument("--latency-n", type=int, default=300)
+    parser.add_argument("--lexical-weight", type=float, default=None,
+                        help="refit heads with this lexical weight (0: embedding and surface features only); "
+                             "default: the shipped manifest's; latency is always the shipped model's")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "classifier.json")
     args = parser.parse_args(argv)

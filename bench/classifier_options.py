@@ -1,11 +1,11 @@
 """Compare head and encoder options for the tier classifier on bench/classifier.py's out-of-sample splits.
 
-Options: the static path and MiniLM alone (as shipped, C 0.03), their averaged probabilities
-(``ensemble``), one head over both embeddings (``concat``), and the static head with other
-regularisation strengths. For each, under-routing and the kept-off-large share at several
+Options: the static path and MiniLM, each with and without the lexical (TF-IDF) block and with
+other lexical weights; surface and lexical features without any embedding; their averaged
+probabilities (``ensemble``) and one head over both embeddings (``concat``). For each, under-routing and the kept-off-large share at several
 ``route.large`` values on (a) the seed hold-out, (b) cross-source pooled, (c) cross-source without the
 judgement-labelled sets. Answers "would a different head or encoder meet the aims?" with figures.
-Writes bench/results/classifier_options.json (about 3 minutes on 2 cores).
+Writes bench/results/classifier_options.json (about 10 minutes on 2 cores).
 
     .venv/bin/python bench/classifier_options.py [--shared-data ../shared/data]
 """
@@ -30,7 +30,7 @@ from classifiers.config import shipped_model_dir
 from classifiers.encoders import SentenceTransformerEncoder, StaticEncoder
 from classifiers.evaluation import routing_metrics
 from classifiers.features import FEATURE_NAMES
-from classifiers.model import STATIC_DIR
+from classifiers.model import STATIC_DIR, read_manifest
 from classifiers.training import encode_views, load_training_rows, row_view
 from router.policy import Policy
 
@@ -82,17 +82,26 @@ def main() -> int:
     static = encode_views(StaticEncoder(shipped_model_dir() / STATIC_DIR), views)
     minilm = encode_views(SentenceTransformerEncoder(None), views)
 
-    def head(inputs: np.ndarray, c: float) -> Proba:
-        return lambda train, test: shared.fit_predict(inputs, labels, train, test, views, c=c, seed=args.seed)
+    shipped = read_manifest(shipped_model_dir())["variants"]
+    lex = float(shipped["static"].get("lexical_weight", 0.0))
+
+    def head(inputs: np.ndarray, c: float, weight: float) -> Proba:
+        return lambda train, test: shared.fit_predict(inputs, labels, train, test, views, c=c, seed=args.seed,
+                                                      lexical_weight=weight)
 
     options: dict[str, Proba] = {
-        "static C=0.03 (shipped)": head(static, 0.03),
-        "minilm C=0.03": head(minilm, 0.03),
-        "ensemble (mean of both)": lambda tr, te: (head(static, 0.03)(tr, te) + head(minilm, 0.03)(tr, te)) / 2,
-        "concat (one head, both embeddings)": head(np.hstack([static[:, :-N_FEATURES], minilm]), 0.03),
-        "static C=0.003": head(static, 0.003),
-        "static C=0.01": head(static, 0.01),
-        "static C=0.1": head(static, 0.1),
+        f"static C=0.03 lexical {lex:g} (shipped)": head(static, 0.03, lex),
+        "static C=0.03 no lexical (previous release)": head(static, 0.03, 0.0),
+        "static C=0.03 lexical 10": head(static, 0.03, 10.0),
+        "static C=0.03 lexical 40": head(static, 0.03, 40.0),
+        f"static C=0.1 lexical {lex:g}": head(static, 0.1, lex),
+        f"surface features + lexical {lex:g}, no embedding": head(static[:, -N_FEATURES:], 0.03, lex),
+        f"minilm C=0.03 lexical {lex:g}": head(minilm, 0.03, lex),
+        "minilm C=0.03 no lexical": head(minilm, 0.03, 0.0),
+        f"ensemble (mean of static and minilm, lexical {lex:g})":
+            lambda tr, te: (head(static, 0.03, lex)(tr, te) + head(minilm, 0.03, lex)(tr, te)) / 2,
+        f"concat (one head, both embeddings, lexical {lex:g})":
+            head(np.hstack([static[:, :-N_FEATURES], minilm]), 0.03, lex),
     }
     results = {"command": "python bench/classifier_options.py " + " ".join(sys.argv[1:]), "rows": len(rows),
                "thresholds": list(THRESHOLDS), "options": {}}

@@ -48,11 +48,12 @@ def cross_source_decisions(rows: list[dict], views: list, seed: int) -> list[tup
     """(row index, decision) for every public row, each decided by a head trained without its source."""
     labels = [row["tier"] for row in rows]
     inputs = encode_views(StaticEncoder(shipped_model_dir() / STATIC_DIR), views)
-    c = read_manifest(shipped_model_dir())["variants"]["static"]["C"]
+    spec = read_manifest(shipped_model_dir())["variants"]["static"]
+    c, weight = spec["C"], spec.get("lexical_weight", 0.0)
     policy = Policy()
     out: list[tuple[int, str]] = []
     for _source, train, test in shared.cross_source(rows):
-        proba = shared.fit_predict(inputs, labels, train, test, views, c=c, seed=seed)
+        proba = shared.fit_predict(inputs, labels, train, test, views, c=c, seed=seed, lexical_weight=weight)
         out += list(zip(test.tolist(), shared.decide(proba, policy), strict=True))
     return out
 

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 Row = dict[str, Any]
 DEFAULT_CAP = 300
 OVERRIDES_FILE = "overrides.jsonl"
+#: Our reviewed per-item tier labels of the public sets that need a judgement (MT-Bench, Self-Instruct).
+LABELS_DIR = Path(__file__).resolve().parent / "data" / "labels"
 
 
 def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -111,39 +113,53 @@ def _humaneval(folder: Path) -> Iterator[Row]:
         yield {"text": item["prompt"].strip(), "tier": "large"}
 
 
-def _mt_bench(folder: Path) -> Iterator[Row]:
-    """MT-Bench → large for every category; the second turn also as a follow-up conversation.
+def _reviewed_labels(name: str, key: Callable[[dict[str, Any]], str]) -> dict[str, dict[str, Any]]:
+    """Our per-item tier labels of a public set (``classifiers/data/labels/<name>.jsonl``), by item key."""
+    return {key(item): item for _, item in _jsonl(LABELS_DIR / f"{name}.jsonl")}
 
-    Even its writing, roleplay and extraction questions carry several constraints at once, which
-    DESIGN puts on the large tier ("long constrained writing", "anything ambiguous enough...").
+
+def _mt_bench_key(item: dict[str, Any]) -> str:
+    return f"{item['question_id']}:{item['turn']}"
+
+
+def _mt_bench(folder: Path) -> Iterator[Row]:
+    """MT-Bench → each turn by its reviewed label; the second turn also as a follow-up conversation.
+
+    Most turns are large (reasoning, maths, code, long or constrained writing, expert explanation);
+    extraction into a format, plain rewrites of the previous answer and persona chit-chat are small.
+    A question without a reviewed label is left out, never guessed.
     """
+    labels = _reviewed_labels("mt_bench", _mt_bench_key)
     for _, item in _jsonl(_need(folder / "mt_bench" / "question.jsonl")):
         first, second = item["turns"][0], item["turns"][1]
         kind = item["category"]
-        yield {"text": first, "tier": "large", "kind": kind}
-        yield {"text": second, "tier": "large", "kind": f"{kind}_turn2", "messages": [
-            {"role": "user", "content": first}, {"role": "assistant", "content": "(answer)"},
-            {"role": "user", "content": second}]}
-
-
-_LARGE_INSTRUCTION = re.compile(
-    r"\b(code|program|function|algorithm|sql|regex|regular expression|python|java|javascript|c\+\+|"
-    r"latex|equation|solve|proof|prove|calculate|puzzle|sudoku|itinerary|plan|schedule|guide|"
-    r"step[- ]by[- ]step|essay|explain|analy[sz]e|compare|design|strategy|story|poem|song|notation)\b",
-    re.IGNORECASE,
-)
-_LARGE_APPS = {"Leetcode", "GeeksforGeeks", "Wolfram alpha", "(Wolfram alpha)?", "w3schools", "Sudoku"}
+        one = labels.get(f"{item.get('question_id')}:1")
+        two = labels.get(f"{item.get('question_id')}:2")
+        if one is not None:
+            yield {"text": first, "tier": one["tier"], "kind": kind}
+        if two is not None:
+            yield {"text": second, "tier": two["tier"], "kind": f"{kind}_turn2", "messages": [
+                {"role": "user", "content": first}, {"role": "assistant", "content": "(answer)"},
+                {"role": "user", "content": second}]}
 
 
 def _self_instruct(folder: Path) -> Iterator[Row]:
-    """Self-Instruct user-oriented → small, unless code, maths, planning or long writing → large."""
+    """Self-Instruct user-oriented → each instruction by its reviewed label, with its input appended.
+
+    Small: a transformation of the supplied input or a short, low-stakes generation (the bulk of the
+    set). Large: code, maths, puzzles, planning, comparison, analysis, stories and expert generation.
+    An instruction without a reviewed label is left out, never guessed.
+    """
+    labels = _reviewed_labels("self_instruct", lambda item: str(item["id"]))
     path = _need(folder / "self_instruct_user_oriented" / "user_oriented_instructions.jsonl")
     for _, item in _jsonl(path):
+        label = labels.get(str(item.get("id")))
+        if label is None:
+            continue
         instruction = item["instruction"].strip()
         supplied = (item.get("instances") or [{}])[0].get("input", "").strip()
         text = f"{instruction}\n\n{supplied}" if supplied else instruction
-        large = item.get("motivation_app") in _LARGE_APPS or _LARGE_INSTRUCTION.search(instruction)
-        yield {"text": text, "tier": "large" if large else "small", "kind": item.get("motivation_app")}
+        yield {"text": text, "tier": label["tier"], "kind": item.get("motivation_app")}
 
 
 _FACT_START = re.compile(

@@ -100,7 +100,7 @@ class Classifier:
             if not view.text.strip():
                 raise InvalidRequestError("nothing to classify: the request has no user text")
         started = time.perf_counter()
-        proba = self.head.proba(self.inputs(views))[:, self._order]
+        proba = self.head.proba(self.inputs(views), [view.text for view in views])[:, self._order]
         elapsed_ms = (time.perf_counter() - started) * 1000.0 / max(len(views), 1)
         results = []
         for view, row in zip(views, proba, strict=True):

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 VARIANTS = ("static", "minilm")
 C_GRID = (0.03, 0.1, 0.3, 1.0)
+#: Weights of the lexical (TF-IDF) block against the standardised embedding; 0 = embedding and surface only.
+LEXICAL_GRID = (0.0, 5.0, 10.0, 20.0)
 FOLDS = 5
 
 
@@ -59,14 +61,17 @@ def encode_views(encoder: Encoder, views: Sequence[ConversationView]) -> np.ndar
 
 def calibrated_proba(head: SoftmaxHead, inputs: np.ndarray, views: Sequence[ConversationView]) -> np.ndarray:
     """Probabilities in TIERS order, with the follow-up rule applied (as ``Classifier`` does)."""
-    proba = head.proba(inputs)[:, [head.labels.index(t) for t in TIERS]]
+    proba = head.proba(inputs, [v.text for v in views])[:, [head.labels.index(t) for t in TIERS]]
     return np.stack([without_search(p) if v.follow_up else p for p, v in zip(proba, views, strict=True)])
 
 
-def fit_calibrated(inputs: np.ndarray, labels: list[str], *, seed: int) -> tuple[SoftmaxHead, np.ndarray, float]:
-    """Pick C by cross-validated log-loss, fit the head on everything, calibrate its temperature.
+def fit_calibrated(
+    inputs: np.ndarray, labels: list[str], texts: Sequence[str], *, seed: int,
+    lexical_grid: Sequence[float] = LEXICAL_GRID,
+) -> tuple[SoftmaxHead, np.ndarray, float, float]:
+    """Pick C and the lexical weight by cross-validated log-loss, fit on everything, calibrate.
 
-    Returns the head, the out-of-fold probabilities of the chosen C (TIERS order), and C.
+    Returns the head, the out-of-fold probabilities of the chosen pair (TIERS order), C and the weight.
     """
     from sklearn.model_selection import StratifiedKFold
 
@@ -75,25 +80,27 @@ def fit_calibrated(inputs: np.ndarray, labels: list[str], *, seed: int) -> tuple
     if folds < 2 or len(set(labels)) < 2:
         raise UnprocessableError("training needs at least two tiers with two examples each")
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    best: tuple[float, float, np.ndarray] | None = None
-    for c in C_GRID:
-        oof_logits = np.zeros((len(labels), len(TIERS)))
-        for train_idx, test_idx in splitter.split(inputs, target):
-            head = fit_head(inputs[train_idx], [labels[i] for i in train_idx], TIERS, c=c, seed=seed)
-            oof_logits[test_idx] = head.logits(inputs[test_idx])
-        temperature = fit_temperature(oof_logits, target)
-        proba = np.exp(oof_logits / temperature - (oof_logits / temperature).max(axis=1, keepdims=True))
-        proba /= proba.sum(axis=1, keepdims=True)
-        loss = float(-np.mean(np.log(np.maximum(proba[np.arange(len(target)), target], 1e-12))))
-        log.info("C=%g temperature=%.2f out-of-fold log-loss %.4f", c, temperature, loss)
-        if best is None or loss < best[0]:
-            best = (loss, c, oof_logits)
+    best: tuple[float, float, float, np.ndarray] | None = None
+    for weight in lexical_grid:
+        for c in C_GRID:
+            oof_logits = np.zeros((len(labels), len(TIERS)))
+            for train_idx, test_idx in splitter.split(inputs, target):
+                head = fit_head(inputs[train_idx], [labels[i] for i in train_idx], TIERS, c=c, seed=seed,
+                                texts=[texts[i] for i in train_idx], lexical_weight=weight)
+                oof_logits[test_idx] = head.logits(inputs[test_idx], [texts[i] for i in test_idx])
+            temperature = fit_temperature(oof_logits, target)
+            proba = np.exp(oof_logits / temperature - (oof_logits / temperature).max(axis=1, keepdims=True))
+            proba /= proba.sum(axis=1, keepdims=True)
+            loss = float(-np.mean(np.log(np.maximum(proba[np.arange(len(target)), target], 1e-12))))
+            log.info("C=%g lexical=%g temperature=%.2f out-of-fold log-loss %.4f", c, weight, temperature, loss)
+            if best is None or loss < best[0]:
+                best = (loss, c, weight, oof_logits)
     assert best is not None
-    _, c, oof_logits = best
-    head = fit_head(inputs, labels, TIERS, c=c, seed=seed)
+    _, c, weight, oof_logits = best
+    head = fit_head(inputs, labels, TIERS, c=c, seed=seed, texts=texts, lexical_weight=weight)
     head.temperature = fit_temperature(oof_logits, target)
     oof = np.exp(oof_logits / head.temperature - (oof_logits / head.temperature).max(axis=1, keepdims=True))
-    return head, oof / oof.sum(axis=1, keepdims=True), c
+    return head, oof / oof.sum(axis=1, keepdims=True), c, weight
 
 
 def build_encoder(
@@ -172,14 +179,15 @@ def train(
         started = time.perf_counter()
         model, spec = build_encoder(name, out_dir, encoder=encoder, static_from=static_from, seed=seed)
         inputs = encode_views(model, views)
-        head, oof, c = fit_calibrated(inputs, labels, seed=seed)
+        head, oof, c, lexical_weight = fit_calibrated(inputs, labels, [v.text for v in views], seed=seed)
         head.save(out_dir / f"head_{name}.npz")
         oof = np.stack([without_search(p) if v.follow_up else p for p, v in zip(oof, views, strict=True)])
         decided = [policy.decide(_Scores(dict(zip(TIERS, map(float, p), strict=True)))).tier for p in oof]
         metrics = routing_metrics(labels, decided)
         metrics["method"] = f"{FOLDS}-fold out-of-fold predictions, default policy"
         manifest["variants"][name] = {
-            "encoder": spec, "head": f"head_{name}.npz", "C": c, "temperature": head.temperature,
+            "encoder": spec, "head": f"head_{name}.npz", "C": c, "lexical_weight": lexical_weight,
+            "lexical_terms": len(head.lexicon) if head.lexicon is not None else 0, "temperature": head.temperature,
             "metrics": metrics, "train_seconds": round(time.perf_counter() - started, 1),
         }
         log.info("variant %s: accuracy %.3f under-routing %s", name, metrics["accuracy"], metrics["under_routing"])

@@ -30,13 +30,21 @@ def shared(tmp_path: Path) -> Path:
     write_jsonl(tmp_path / "gsm8k" / "train.jsonl",
                 [{"question": "Ann has 3 apples and buys 4 more bags of 6. How many now?", "answer": "27"}])
     write_jsonl(tmp_path / "humaneval" / "HumanEval.jsonl.gz", [{"prompt": 'def add(a, b):\n    """Add."""\n'}])
-    write_jsonl(tmp_path / "mt_bench" / "question.jsonl",
-                [{"category": "writing", "turns": ["Write a blog post about Hawaii.", "Now rewrite it in verse."]}])
+    # ids as in the real sets, so the reviewed labels in classifiers/data/labels apply
+    write_jsonl(tmp_path / "mt_bench" / "question.jsonl", [
+        {"question_id": 81, "category": "writing",
+         "turns": ["Write a blog post about Hawaii.", "Now rewrite it starting every sentence with A."]},
+        {"question_id": 90, "category": "writing", "turns": ["Fix the grammar: me go home", "Now drop the pronouns."]},
+        {"question_id": 9999, "category": "writing", "turns": ["Not reviewed.", "Not reviewed either."]},
+    ])
     write_jsonl(tmp_path / "self_instruct_user_oriented" / "user_oriented_instructions.jsonl", [
-        {"instruction": "Fix the grammar.", "instances": [{"input": "me go home"}], "motivation_app": "Grammarly"},
-        {"instruction": "Write a Python function for this.", "instances": [{"input": "reverse a list"}],
-         "motivation_app": "Colab"},
-        {"instruction": "Solve the puzzle.", "instances": [{"input": ""}], "motivation_app": "Sudoku"},
+        {"id": "user_oriented_task_2", "instruction": "Fix the grammar.", "instances": [{"input": "me go home"}],
+         "motivation_app": "Grammarly"},
+        {"id": "user_oriented_task_13", "instruction": "Write a Python function for this.",
+         "instances": [{"input": "reverse a list"}], "motivation_app": "Colab"},
+        {"id": "user_oriented_task_134", "instruction": "Solve the puzzle.", "instances": [{"input": ""}],
+         "motivation_app": "Sudoku"},
+        {"id": "not_reviewed", "instruction": "Unlabelled.", "instances": [{"input": ""}], "motivation_app": "x"},
     ])
     write_jsonl(tmp_path / "dolly_partial_no_category" / "dolly_first6400_instruction_response.jsonl", [
         {"instruction": "Who wrote Hamlet?", "response": "William Shakespeare."},
@@ -53,11 +61,14 @@ def test_every_source_maps_to_the_documented_tiers(shared: Path) -> None:
     summary = summarise(rows)
     assert summary == {
         "squad": {"search": 5}, "nq_open": {"search": 1}, "gsm8k": {"large": 1}, "humaneval": {"large": 1},
-        "mt_bench": {"large": 2}, "self_instruct": {"small": 1, "large": 2},
+        "mt_bench": {"large": 2, "small": 2}, "self_instruct": {"small": 1, "large": 2},
         "dolly": {"search": 1, "small": 1},
     }
     dolly = {row["text"]: row["tier"] for row in rows if row["source"] == "dolly"}
     assert dolly == {"Who wrote Hamlet?": "search", "Classify these as fruit or vegetable: apple, leek": "small"}
+    mt_bench = {row["text"]: row["tier"] for row in rows if row["source"] == "mt_bench"}
+    assert mt_bench["Now drop the pronouns."] == "small" and mt_bench["Write a blog post about Hawaii."] == "large"
+    assert "Not reviewed." not in mt_bench  # no reviewed label: left out, not guessed
     turn2 = next(row for row in rows if row.get("kind") == "writing_turn2")
     assert [m["role"] for m in turn2["messages"]] == ["user", "assistant", "user"]
     grammar = next(row for row in rows if row["source"] == "self_instruct" and row["tier"] == "small")
@@ -77,3 +88,20 @@ def test_unknown_or_missing_sources_are_clear_errors(shared: Path, tmp_path: Pat
     with pytest.raises(UnprocessableError, match="not found"):
         load_public(shared, sources=["gsm8k"])
     assert set(PUBLIC_SOURCES) == {"squad", "nq_open", "gsm8k", "humaneval", "mt_bench", "self_instruct", "dolly"}
+
+
+def test_reviewed_labels_cover_the_real_sets_exactly() -> None:
+    """Every MT-Bench turn and Self-Instruct instruction has one reviewed label with a reason, and no more."""
+    from classifiers.datasets import LABELS_DIR
+    shared = Path(__file__).resolve().parents[3] / "shared" / "data"
+    if not shared.is_dir():
+        pytest.skip("../shared/data is not beside this checkout")
+    questions = [json.loads(line) for line in (shared / "mt_bench" / "question.jsonl").open()]
+    instructions = [json.loads(line) for line in
+                    (shared / "self_instruct_user_oriented" / "user_oriented_instructions.jsonl").open()]
+    mt = [json.loads(line) for line in (LABELS_DIR / "mt_bench.jsonl").open()]
+    si = [json.loads(line) for line in (LABELS_DIR / "self_instruct.jsonl").open()]
+    assert sorted((row["question_id"], row["turn"]) for row in mt) == sorted(
+        (item["question_id"], turn) for item in questions for turn in (1, 2))
+    assert sorted(row["id"] for row in si) == sorted(item["id"] for item in instructions)
+    assert all(row["tier"] in {"small", "large"} and row["why"] for row in mt + si)

@@ -47,9 +47,13 @@ def test_manifest_binds_heads_to_encoders_and_was_measured_with_the_current_poli
     static, minilm = shipped["variants"]["static"], shipped["variants"]["minilm"]
     assert static["encoder"]["sha256"] == sha256_of(shipped_model_dir() / "static" / "embeddings.npz")
     assert minilm["encoder"]["sha256"] == MINILM_SHA256
-    for spec in (static, minilm):
+    for name, spec in (("static", static), ("minilm", minilm)):
         assert (shipped_model_dir() / spec["head"]).exists()
         assert spec["metrics"]["n"] == shipped["data"]["rows"]
+        head = load_classifier(ClassifierConfig(variant="static")).head if name == "static" else None
+        if head is not None:  # the lexical block the manifest records is the one in the head file
+            assert head.lexicon is not None and len(head.lexicon) == spec["lexical_terms"] > 0
+            assert spec["lexical_weight"] > 0
         assert {"accuracy", "under_routing", "kept_off_large", "confusion", "per_tier"} <= set(spec["metrics"])
 
 
