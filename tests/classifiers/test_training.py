@@ -28,6 +28,12 @@ def test_training_writes_manifest_head_and_static_table(tiny_model: Path) -> Non
     assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["n"] == 45
     with np.load(tiny_model / spec["head"], allow_pickle=False) as head:  # readable without pickle
         assert head["weights"].shape[0] == 3
+        lexical = "lexical_terms" in head
+        assert lexical == (spec["lexical_weight"] > 0)  # the chosen weight decides whether the file has the block
+        if lexical:
+            assert head["lexical_weights"].shape == (3, spec["lexical_terms"])
+    from classifiers.training import LEXICAL_GRID
+    assert spec["lexical_weight"] in LEXICAL_GRID
 
 
 def test_training_is_reproducible(tiny_model: Path, fixture_seed_dir: Path, tmp_path: Path) -> None:
