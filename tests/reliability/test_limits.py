@@ -116,7 +116,10 @@ def test_auto_routing_overflows_a_saturated_cheap_tier_or_rejects_when_told(tmp_
 def test_the_server_wide_cap_holds_streams_until_their_last_byte(tmp_path: Path) -> None:
     from router.app import create_app
 
-    settings = slow_settings(tmp_path, limits={"max_in_flight": 1})
+    # 0.5 s between words: the stream is still being written when the second request arrives. Without it a
+    # three-word stream could be sent whole into the socket before that request, and free its slot (flaky).
+    large = {"backend": "echo", "max_concurrency": 1, "options": {"prefix": "large: ", "word_delay": 0.5}}
+    settings = echo_settings(tmp_path, large=large, limits={"max_in_flight": 1})
     app = create_app(settings)
     stream = {"model": "frugal-large", "messages": user("a b c"), "stream": True}
     plain = {"model": "frugal-small", "messages": user()}
