@@ -3,30 +3,38 @@
 A sentence embedding's mean sees topic more than task: "summarise this changelog" and "explain
 this changelog" embed alike. The words that name the task ("rewrite", "implement", "prove",
 "extract", "itinerary") are what these features add. The vocabulary and its idf are fitted on the
-training rows and stored as plain arrays with the head (no pickle); ``transform`` is our own, so a
-stored vocabulary gives the same features whatever scikit-learn version loads it
-(``tests/classifiers/test_lexical.py`` checks it against scikit-learn's own transform).
+training rows and stored as plain arrays with the head (no pickle). Tokenising and ``transform`` are our
+own, so inference needs no scikit-learn import and a stored vocabulary gives the same features whatever
+scikit-learn version trained it (``tests/classifiers/test_lexical.py`` checks both against scikit-learn).
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 NGRAMS = (1, 2)
 MIN_DF = 2
 MAX_TERMS = 20000
 
 
-def _analyzer() -> Callable[[str], list[str]]:
-    from sklearn.feature_extraction.text import TfidfVectorizer
+#: scikit-learn's default token pattern: runs of two or more word characters.
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
 
-    return TfidfVectorizer(ngram_range=NGRAMS, lowercase=True).build_analyzer()  # type: ignore[no-any-return]
+
+def analyze(text: str) -> list[str]:
+    """Lower-cased word unigrams and bigrams, as scikit-learn's ``TfidfVectorizer(ngram_range=(1, 2))``."""
+    tokens = _TOKEN.findall(text.lower())
+    return tokens + [f"{a} {b}" for a, b in pairwise(tokens)]
 
 
 @dataclass
@@ -39,10 +47,6 @@ class LexicalVocabulary:
 
     def __post_init__(self) -> None:
         self._index = {term: i for i, term in enumerate(self.terms)}
-
-    @cached_property
-    def _analyze(self) -> Callable[[str], list[str]]:
-        return _analyzer()
 
     @classmethod
     def fit(cls, texts: Sequence[str], *, min_df: int = MIN_DF, max_terms: int = MAX_TERMS) -> LexicalVocabulary:
@@ -63,7 +67,7 @@ class LexicalVocabulary:
 
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """One text's non-zero TF-IDF entries: (1 + log tf) x idf, scaled to unit length; (columns, values)."""
-        counts = Counter(self._index[t] for t in self._analyze(text) if t in self._index)
+        counts = Counter(self._index[t] for t in analyze(text) if t in self._index)
         columns = np.fromiter(sorted(counts), dtype=np.int64, count=len(counts))
         values = (1.0 + np.log(np.fromiter((counts[j] for j in columns), dtype=np.float64, count=len(columns))))
         values *= self.idf[columns]
@@ -71,7 +75,9 @@ class LexicalVocabulary:
         return columns, values / norm if norm > 0 else values
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        """The (n, terms) TF-IDF matrix of ``features`` rows."""
+        """The (n, terms) TF-IDF matrix of ``features`` rows (for training; scoring uses ``features``)."""
+        from scipy import sparse
+
         rows = [self.features(text) for text in texts]
         indptr = np.cumsum([0] + [len(columns) for columns, _ in rows])
         indices = np.concatenate([columns for columns, _ in rows]) if rows else np.zeros(0, dtype=np.int64)

@@ -9,7 +9,7 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from classifiers.head import SoftmaxHead, fit_head
-from classifiers.lexical import MIN_DF, NGRAMS, LexicalVocabulary
+from classifiers.lexical import MIN_DF, NGRAMS, LexicalVocabulary, analyze
 
 TEXTS = [
     "rewrite this email politely", "rewrite this sentence more politely please", "translate this email to French",
@@ -21,11 +21,18 @@ LABELS = ["small", "small", "small", "large", "large", "large", "large", "search
 TIERS = ("search", "small", "large")
 
 
+def test_tokens_match_scikit_learns_analyzer() -> None:
+    """Our tokeniser gives scikit-learn's unigrams and bigrams, accents, digits and underscores included."""
+    reference = TfidfVectorizer(ngram_range=NGRAMS).build_analyzer()
+    for text in [*TEXTS, "Café_au lait x2, naïve-RÉSUMÉ 3.14 ÉCOLE a b", "¿Qué es esto? 東京 の 天気", "", "a"]:
+        assert analyze(text) == reference(text), text
+
+
 def test_transform_matches_scikit_learns_own() -> None:
     """Our stored-vocabulary transform gives scikit-learn's TF-IDF features exactly."""
     vocabulary = LexicalVocabulary.fit(TEXTS)
     reference = TfidfVectorizer(ngram_range=NGRAMS, min_df=MIN_DF, sublinear_tf=True).fit(TEXTS)
-    unseen = ["Rewrite: implement, implement, implement!", "nothing known here", ""]
+    unseen = ["Rewrite: implement, implement, implement!", "nothing known here", "", "Implement IMPLEMENT x"]
     assert vocabulary.terms == tuple(reference.get_feature_names_out())
     assert np.allclose(vocabulary.transform(TEXTS + unseen).toarray(), reference.transform(TEXTS + unseen).toarray())
     assert vocabulary.transform(["nothing known here"]).nnz == 0  # unknown words: an empty row, no error
@@ -60,3 +67,17 @@ def test_without_lexical_weight_or_shared_terms_the_head_is_embedding_only(tmp_p
     lonely.save(tmp_path / "plain.npz")
     assert SoftmaxHead.load(tmp_path / "plain.npz").lexicon is None
     assert np.allclose(plain.proba(inputs), lonely.proba(inputs))
+
+
+def test_scoring_with_the_shipped_lexical_head_imports_no_training_library() -> None:
+    """The first request must not pay for importing scikit-learn or scipy (seconds on this machine)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom classifiers import ClassifierConfig, load_classifier\n"
+            "c = load_classifier(ClassifierConfig())\nassert c.head.lexicon is not None\n"
+            "c.predict_texts(['rewrite this politely'])\n"
+            "print(sorted(m for m in ('sklearn', 'scipy.sparse', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}, cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "[]", out.stderr
