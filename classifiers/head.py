@@ -1,6 +1,6 @@
 """The classifier head: standardised inputs, a multinomial logistic regression, a temperature.
 
-Kept as plain arrays (saved with ``numpy.savez``, loaded with ``allow_pickle=False``) so a model
+Kept as plain arrays (saved with ``numpy.savez_compressed``, loaded with ``allow_pickle=False``) so a model
 file can hold no code, and prediction is one matrix product in numpy. The temperature is fitted on
 out-of-fold logits so the probabilities the policy thresholds are calibrated, not overconfident.
 A head may also weigh lexical features of the text (``classifiers.lexical``); their vocabulary is
@@ -57,14 +57,14 @@ class SoftmaxHead:
         return softmax(self.logits(inputs, texts) / self.temperature)
 
     def save(self, path: Path) -> None:
-        """Write the head as an .npz of plain arrays."""
+        """Write the head as a compressed .npz of plain arrays (the term list is most of it)."""
         lexical: dict[str, np.ndarray] = {}
         if self.lexicon is not None and self.lexical_weights is not None:
             lexical = {"lexical_terms": np.asarray(self.lexicon.terms, dtype=str), "lexical_idf": self.lexicon.idf,
                        "lexical_weights": self.lexical_weights}
         arrays = {"labels": np.asarray(self.labels), "mean": self.mean, "scale": self.scale, "weights": self.weights,
                   "bias": self.bias, "temperature": np.asarray(self.temperature), **lexical}
-        np.savez(path, **arrays)  # type: ignore[arg-type]
+        np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: Path) -> SoftmaxHead:
