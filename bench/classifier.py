@@ -2,8 +2,9 @@
 
 For each variant (static, minilm) it measures
 - decision latency (conversation view, encoder, head and policy) p50/p99 on one thread
-  (``torch.set_num_threads(1)``), one request at a time, with the shipped model; for minilm also in
-  bfloat16 when the CPU has it, with the share of decisions that match float32;
+  (``torch.set_num_threads(1)``), one request at a time, with the shipped model; for minilm in torch,
+  in ONNX Runtime when it is installed, and in bfloat16 when the CPU has it, each with the share of
+  decisions that match torch float32;
 - (a) a held-out 20 % of our seed set (stratified by tier), the head trained on the rest plus the
   public sets;
 - (b) cross-source splits: for each public source, a head trained on everything except that source
@@ -37,19 +38,22 @@ sys.path.insert(0, str(ROOT))
 
 from backends.base import TIERS, Message
 from classifiers.config import ClassifierConfig, shipped_model_dir
-from classifiers.datasets import summarise
+from classifiers.datasets import dataset_of, summarise
 from classifiers.encoders import Encoder, SentenceTransformerEncoder, StaticEncoder, cpu_has_bf16
 from classifiers.evaluation import routing_metrics
 from classifiers.head import fit_head, fit_temperature
 from classifiers.model import STATIC_DIR, load_classifier, read_manifest, without_search
+from classifiers.onnx_runtime import onnx_runtime_available
 from classifiers.training import encode_views, load_training_rows, row_view
 from router.policy import POLICY_THRESHOLDS, Policy
 
 SWEEP = (0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
 #: Cost of one under-routed request (needs large, sent lower) in units of one needless large call.
 UNDER_WEIGHT = 10.0
-#: Public sources whose tier labels are a judgement call (category or keyword rules), reported apart.
-JUDGEMENT_SOURCES = ("mt_bench", "self_instruct")
+#: Public sources whose tier labels are our per-item judgement, reported apart.
+JUDGEMENT_SOURCES = ("mt_bench", "self_instruct", "dolly_reviewed")
+#: The sources of the previous release's cross-source figures (before Dolly's reviewed rows).
+PREVIOUS_SOURCES = ("squad", "nq_open", "gsm8k", "humaneval", "mt_bench", "self_instruct", "dolly")
 
 
 def fit_predict(inputs: np.ndarray, labels: list[str], train: np.ndarray, test: np.ndarray, views: list,
@@ -90,9 +94,14 @@ def seed_holdout(rows: list[dict], labels: list[str], seed: int) -> tuple[np.nda
 
 
 def cross_source(rows: list[dict]) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """(source, train, test) row indices for each public source held out entirely."""
+    """(source, train, test) row indices for each public source; its whole dataset is left out of training.
+
+    Dolly's rule rows and its reviewed rows are two sources of one dataset: testing either, the head is
+    trained without both, so no Dolly request is seen in training.
+    """
     for source in sorted({r["source"] for r in rows} - {"seed"}):
-        yield (source, np.asarray([i for i, r in enumerate(rows) if r["source"] != source]),
+        held_out = dataset_of(source)
+        yield (source, np.asarray([i for i, r in enumerate(rows) if dataset_of(r["source"]) != held_out]),
                np.asarray([i for i, r in enumerate(rows) if r["source"] == source]))
 
 
@@ -153,7 +162,7 @@ def recommend(seed_sweep: list[dict[str, Any]], cross_sweep: list[dict[str, Any]
 
 def latency(
     variant: str, model_dir: Path, texts: list[str], precision: Literal["float32", "bfloat16"] = "float32",
-    *, lexical: bool = True,
+    *, lexical: bool = True, runtime: Literal["torch", "onnx"] = "torch",
 ) -> dict[str, Any]:
     """Per-request decision latency (view, encode, head, policy) on one thread, and the decisions.
 
@@ -162,7 +171,8 @@ def latency(
     import torch
 
     torch.set_num_threads(1)
-    config = ClassifierConfig(model_dir=model_dir, variant=variant, threads=1, precision=precision)
+    config = ClassifierConfig(model_dir=model_dir, variant=variant, threads=1, precision=precision,
+                              runtime=runtime)
     classifier = load_classifier(config)
     if not lexical:
         classifier.head.lexicon, classifier.head.lexical_weights = None, None
@@ -175,7 +185,8 @@ def latency(
         decisions.append(policy.decide(classifier.predict([Message("user", text)])).tier)
         times.append((time.perf_counter() - started) * 1000.0)
     return {"p50": float(np.percentile(times, 50)), "p99": float(np.percentile(times, 99)), "n": len(times),
-            "threads": torch.get_num_threads(), "precision": precision, "decisions": decisions}
+            "threads": torch.get_num_threads(), "precision": precision, "runtime": runtime,
+            "decisions": decisions}
 
 
 def classifier_has_lexicon(manifest: dict, variant: str) -> bool:
@@ -227,6 +238,11 @@ def run_variant(variant: str, rows: list[dict], views: list, args: argparse.Name
         "sources": sorted({pooled_sources[i] for i in clear}),
         **routing_metrics([pooled_truth[i] for i in clear], decide(pooled[clear], policy)),
     }
+    previous = [i for i, source in enumerate(pooled_sources) if source in PREVIOUS_SOURCES]
+    result["cross_source"]["pooled_previous_sources"] = {
+        "sources": sorted({pooled_sources[i] for i in previous}),
+        **routing_metrics([pooled_truth[i] for i in previous], decide(pooled[previous], policy)),
+    }
     result["recommended"] = recommend(seed_sweep, pooled_sweep, tolerance=100.0 * UNDER_WEIGHT / len(test))
     sample = [r["text"] for r in random.Random(args.seed).sample(rows, min(args.latency_n, len(rows)))]
     timed = latency(variant, args.model_dir, sample)
@@ -236,6 +252,10 @@ def run_variant(variant: str, rows: list[dict], views: list, args: argparse.Name
         without = latency(variant, args.model_dir, sample, lexical=False)
         without.pop("decisions")
         result["latency_ms_without_lexical_block"] = without
+    if variant == "minilm" and onnx_runtime_available():
+        onnx = latency(variant, args.model_dir, sample, runtime="onnx")
+        same = sum(a == b for a, b in zip(reference, onnx.pop("decisions"), strict=True)) / len(reference)
+        result["latency_ms_onnx"] = {**onnx, "same_decision_as_torch": same}
     if variant == "minilm" and cpu_has_bf16():
         fast = latency(variant, args.model_dir, sample, precision="bfloat16")
         same = sum(a == b for a, b in zip(reference, fast.pop("decisions"), strict=True)) / len(reference)

@@ -23,11 +23,15 @@ def pct(value: float | None) -> str:
 
 
 def quality_rows(name: str, variant: dict[str, Any]) -> list[str]:
-    """Default-policy rows: seed hold-out, cross-source pooled, cross-source clear labels."""
+    """Default-policy rows: seed hold-out, cross-source pooled, clear labels, previous sources."""
     cross = variant["cross_source"]
     rows = []
-    for label, m in (("(a) seed hold-out 20 %", variant["seed_holdout"]), ("(b) cross-source, all sources",
-                     cross["pooled"]), ("(b) cross-source, clear-label sources", cross["pooled_clear_labels"])):
+    evaluations = [("(a) seed hold-out 20 %", variant["seed_holdout"]), ("(b) cross-source, all sources",
+                    cross["pooled"]), ("(b) cross-source, clear-label sources", cross["pooled_clear_labels"])]
+    if "pooled_previous_sources" in cross:
+        evaluations.append(("(b) cross-source, the previous release's seven sources",
+                            cross["pooled_previous_sources"]))
+    for label, m in evaluations:
         rows.append(f"| {name} | {label} | {m['n']} | {pct(m['accuracy'])} | {pct(m['under_routing'])} | "
                     f"{pct(m['kept_off_large'])} | {pct(m['over_routing'])} |")
     return rows

@@ -44,6 +44,13 @@ class ClassifierConfig(BaseModel):
         "native bf16 (avx512_bf16/amx), else float32; heads are trained on float32 embeddings",
     )
 
+    runtime: Literal["auto", "torch", "onnx"] = Field(
+        default="auto",
+        description="what runs the 'minilm' transformer: 'auto' = ONNX Runtime for float32 when onnxruntime "
+        "is installed (same vectors, about 3x faster on one CPU thread; exported once to the cache), else "
+        "torch; 'torch' always; bfloat16 always runs in torch",
+    )
+
     def resolved_model_dir(self) -> Path:
         """The model folder this configuration points at."""
         return self.model_dir if self.model_dir is not None else shipped_model_dir()

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 Row = dict[str, Any]
 DEFAULT_CAP = 300
 OVERRIDES_FILE = "overrides.jsonl"
-#: Our reviewed per-item tier labels of the public sets that need a judgement (MT-Bench, Self-Instruct).
+#: Our reviewed per-item tier labels of public sets that need a judgement (MT-Bench, Self-Instruct, Dolly).
 LABELS_DIR = Path(__file__).resolve().parent / "data" / "labels"
 
 
@@ -176,22 +176,66 @@ _CLASSIFY = re.compile(r"^(classify|categori[sz]e|identify which|tell me (?:whet
                        re.IGNORECASE)
 
 
+DOLLY_FILE = Path("dolly_partial_no_category") / "dolly_first6400_instruction_response.jsonl"
+#: How many Dolly rows the two rules leave out were sampled (seed 0) for per-item review.
+DOLLY_REVIEW_SAMPLE = 400
+
+
+def _dolly_rule(instruction: str, response: str) -> str | None:
+    """The tier of Dolly's two narrow, checkable subsets, or None for a row they leave out."""
+    if _CLASSIFY.match(instruction):
+        return "small"
+    if (_FACT_START.match(instruction) and len(instruction.split()) <= 20 and "\n" not in instruction
+            and not _NOT_FACT.search(instruction) and len(response.split()) <= 40):
+        return "search"
+    return None
+
+
 def _dolly(folder: Path) -> Iterator[Row]:
-    """Dolly (no categories) → only two narrow, checkable subsets; the rest is left out.
+    """Dolly (no categories) → only two narrow, checkable subsets; the rest is left to ``dolly_reviewed``.
 
     search: a short wh-question about a fact (who/when/where/which/how many…, at most 20 words, no
     opinion, comparison, list or reference to a given text) whose human answer is at most 40 words.
     small: "Classify / categorise / identify which …" over items listed in the request itself.
     """
-    path = _need(folder / "dolly_partial_no_category" / "dolly_first6400_instruction_response.jsonl")
-    for _, item in _jsonl(path):
+    for _, item in _jsonl(_need(folder / DOLLY_FILE)):
         instruction = item["instruction"].strip()
-        words = instruction.split()
-        if _CLASSIFY.match(instruction):
-            yield {"text": instruction, "tier": "small", "kind": "classify"}
-        elif (_FACT_START.match(instruction) and len(words) <= 20 and "\n" not in instruction
-              and not _NOT_FACT.search(instruction) and len(item.get("response", "").split()) <= 40):
-            yield {"text": instruction, "tier": "search", "kind": "fact"}
+        tier = _dolly_rule(instruction, item.get("response", ""))
+        if tier is not None:
+            yield {"text": instruction, "tier": tier, "kind": "classify" if tier == "small" else "fact"}
+
+
+def dolly_review_sample(folder: Path, n: int = DOLLY_REVIEW_SAMPLE, seed: int = 0) -> list[int]:
+    """Ids of the Dolly rows drawn for per-item review: ``n`` whose instruction the two rules never take."""
+    items = [item for _, item in _jsonl(_need(folder / DOLLY_FILE))]
+    taken = {row["text"] for row in _dolly(folder)}
+    left_out = [item["id"] for item in items if item["instruction"].strip() not in taken]
+    return sorted(random.Random(seed).sample(left_out, n))
+
+
+def _dolly_reviewed(folder: Path) -> Iterator[Row]:
+    """Dolly rows outside the two rules → each by its reviewed label (a random sample; see below).
+
+    The labels were given per item, blind to any classifier output, against DESIGN's definitions.
+    A row whose request points at a supplied text the set no longer carries is labelled null and
+    left out, as is every row without a label.
+    """
+    labels = _reviewed_labels("dolly", lambda item: str(item["id"]))
+    for _, item in _jsonl(_need(folder / DOLLY_FILE)):
+        label = labels.get(str(item.get("id")))
+        instruction = item["instruction"].strip()
+        if label is None or label["tier"] is None:
+            continue
+        yield {"text": instruction, "tier": label["tier"], "kind": "reviewed"}
+
+
+#: The dataset a source's rows come from; the cross-source benchmark holds out a whole dataset.
+DATASET_OF = {"dolly_reviewed": "dolly"}
+
+
+def dataset_of(source: str) -> str:
+    """The dataset a source (a loader name) reads: sources of one dataset are held out together."""
+    return DATASET_OF.get(source, source)
 
 
 #: Public sources by name: a loader documenting its tier mapping.
@@ -203,6 +247,7 @@ PUBLIC_SOURCES: dict[str, Callable[[Path], Iterator[Row]]] = {
     "mt_bench": _mt_bench,
     "self_instruct": _self_instruct,
     "dolly": _dolly,
+    "dolly_reviewed": _dolly_reviewed,
 }
 
 

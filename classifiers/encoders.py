@@ -76,6 +76,25 @@ def resolve_precision(precision: str) -> str:
     return precision
 
 
+def resolve_runtime(runtime: str, precision: str) -> str:
+    """The runtime ``runtime`` ('auto', 'torch' or 'onnx') means for a transformer in ``precision``.
+
+    'auto' is ONNX Runtime for float32 when it is installed (same vectors, about 3x faster on one
+    thread) and torch otherwise; bfloat16 runs in torch, which has the native bf16 kernels.
+    """
+    from classifiers.onnx_runtime import onnx_runtime_available
+
+    if runtime not in ("auto", "torch", "onnx"):
+        raise AssetError(f"unknown runtime {runtime!r}; valid: auto, torch, onnx")
+    if runtime == "onnx" and precision != "float32":
+        raise AssetError(f"runtime 'onnx' runs float32 only; precision resolved to {precision!r}")
+    if runtime == "onnx" and not onnx_runtime_available():
+        raise AssetError("runtime 'onnx' needs: pip install onnxruntime onnx")
+    if runtime == "auto":
+        return "onnx" if precision == "float32" and onnx_runtime_available() else "torch"
+    return runtime
+
+
 def _hub_weights(name: str) -> Path | None:
     """The cached weights file of a hub model (after sentence-transformers fetched it)."""
     try:
@@ -96,7 +115,7 @@ class SentenceTransformerEncoder(Encoder):
 
     def __init__(
         self, encoder: str | None = None, *, threads: int = 1, expected_sha256: str | None = None,
-        precision: str = "float32",
+        precision: str = "float32", runtime: str = "torch",
     ):
         target, encoder_id, weights = resolve_sentence_model(encoder)
         if encoder is None:
@@ -125,12 +144,22 @@ class SentenceTransformerEncoder(Encoder):
         self.precision = resolve_precision(precision)
         if self.precision == "bfloat16":
             self.model = self.model.to(torch.bfloat16)
+        self.runtime = resolve_runtime(runtime, self.precision)
+        self._onnx = None
+        if self.runtime == "onnx":
+            from classifiers.onnx_runtime import OnnxTransformer
+
+            self._onnx = OnnxTransformer(self.model, sha, threads=threads)
         self._torch = torch
         self.identity = {"kind": self.kind, "id": encoder_id, "sha256": sha}
-        log.info("loaded sentence encoder %s (sha256 %s, %s)", encoder_id, sha[:12], self.precision)
+        log.info("loaded sentence encoder %s (sha256 %s, %s, %s)", encoder_id, sha[:12], self.precision,
+                 self.runtime)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts with the transformer (mean pooling, unit length)."""
+        """Embed texts with the transformer (the model's pooling, unit length)."""
+        if self._onnx is not None:
+            vectors = self._onnx.encode(list(texts))
+            return _normalise(np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1))
         with self._torch.inference_mode():
             vectors = self.model.encode(
                 list(texts), batch_size=32, convert_to_numpy=True, normalize_embeddings=True,

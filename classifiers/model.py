@@ -67,7 +67,8 @@ def _build_sentence(model_dir: Path, spec: dict[str, Any], config: ClassifierCon
     if not expected:
         raise AssetError(f"the manifest in {model_dir} records no encoder sha256; retrain the model")
     return SentenceTransformerEncoder(
-        config.encoder, threads=config.threads, expected_sha256=expected, precision=config.precision
+        config.encoder, threads=config.threads, expected_sha256=expected, precision=config.precision,
+        runtime=config.runtime,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# files Frugal derives on a machine (the ONNX export of MiniLM) go to a scratch folder, not ~/.cache
+os.environ.setdefault("FRUGAL_CACHE_DIR", tempfile.mkdtemp(prefix="frugal-test-cache-"))
 
 pytest_plugins = ["tests.fixtures.llama_server"]
 

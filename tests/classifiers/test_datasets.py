@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from classifiers.datasets import PUBLIC_SOURCES, load_public, summarise
+from classifiers.datasets import PUBLIC_SOURCES, dataset_of, dolly_review_sample, load_public, summarise
 from router.errors import UnprocessableError
 
 
@@ -47,11 +47,17 @@ def shared(tmp_path: Path) -> Path:
         {"id": "not_reviewed", "instruction": "Unlabelled.", "instances": [{"input": ""}], "motivation_app": "x"},
     ])
     write_jsonl(tmp_path / "dolly_partial_no_category" / "dolly_first6400_instruction_response.jsonl", [
-        {"instruction": "Who wrote Hamlet?", "response": "William Shakespeare."},
-        {"instruction": "Who is the best football player and why?", "response": "Opinions differ."},
-        {"instruction": "Classify these as fruit or vegetable: apple, leek", "response": "apple fruit"},
-        {"instruction": "Write a poem about the sea.", "response": "..."},
-        {"instruction": "When did the Roman Empire fall?", "response": " ".join(["word"] * 60)},
+        {"id": 90001, "instruction": "Who wrote Hamlet?", "response": "William Shakespeare."},
+        {"id": 90002, "instruction": "Who is the best football player and why?", "response": "Opinions differ."},
+        {"id": 90003, "instruction": "Classify these as fruit or vegetable: apple, leek", "response": "apple fruit"},
+        {"id": 90004, "instruction": "Write a poem about the sea.", "response": "..."},
+        {"id": 90005, "instruction": "When did the Roman Empire fall?", "response": " ".join(["word"] * 60)},
+        # ids as in the real set: reviewed search, small, large, and null (points at a missing text)
+        {"id": 2, "instruction": "Why can camels survive for long without water?", "response": "Fat."},
+        {"id": 14, "instruction": "How do I start running?", "response": "Slowly."},
+        {"id": 275, "instruction": "Why isn't multi-threading making my Python code faster?", "response": "GIL."},
+        {"id": 228, "instruction": "Based on the following passage summarise how sunsets are viewed.",
+         "response": "..."},
     ])
     return tmp_path
 
@@ -62,10 +68,14 @@ def test_every_source_maps_to_the_documented_tiers(shared: Path) -> None:
     assert summary == {
         "squad": {"search": 5}, "nq_open": {"search": 1}, "gsm8k": {"large": 1}, "humaneval": {"large": 1},
         "mt_bench": {"large": 2, "small": 2}, "self_instruct": {"small": 1, "large": 2},
-        "dolly": {"search": 1, "small": 1},
+        "dolly": {"search": 1, "small": 1}, "dolly_reviewed": {"search": 1, "small": 1, "large": 1},
     }
     dolly = {row["text"]: row["tier"] for row in rows if row["source"] == "dolly"}
     assert dolly == {"Who wrote Hamlet?": "search", "Classify these as fruit or vegetable: apple, leek": "small"}
+    reviewed = {row["text"]: row["tier"] for row in rows if row["source"] == "dolly_reviewed"}
+    assert reviewed == {"Why can camels survive for long without water?": "search",
+                        "How do I start running?": "small",
+                        "Why isn't multi-threading making my Python code faster?": "large"}
     mt_bench = {row["text"]: row["tier"] for row in rows if row["source"] == "mt_bench"}
     assert mt_bench["Now drop the pronouns."] == "small" and mt_bench["Write a blog post about Hawaii."] == "large"
     assert "Not reviewed." not in mt_bench  # no reviewed label: left out, not guessed
@@ -87,7 +97,8 @@ def test_unknown_or_missing_sources_are_clear_errors(shared: Path, tmp_path: Pat
     (shared / "gsm8k" / "train.jsonl").unlink()
     with pytest.raises(UnprocessableError, match="not found"):
         load_public(shared, sources=["gsm8k"])
-    assert set(PUBLIC_SOURCES) == {"squad", "nq_open", "gsm8k", "humaneval", "mt_bench", "self_instruct", "dolly"}
+    assert set(PUBLIC_SOURCES) == {"squad", "nq_open", "gsm8k", "humaneval", "mt_bench", "self_instruct", "dolly",
+                                 "dolly_reviewed"}
 
 
 def test_reviewed_labels_cover_the_real_sets_exactly() -> None:
@@ -105,3 +116,24 @@ def test_reviewed_labels_cover_the_real_sets_exactly() -> None:
         (item["question_id"], turn) for item in questions for turn in (1, 2))
     assert sorted(row["id"] for row in si) == sorted(item["id"] for item in instructions)
     assert all(row["tier"] in {"small", "large"} and row["why"] for row in mt + si)
+
+
+def test_the_dolly_review_is_the_documented_sample_of_rows_the_rules_leave_out() -> None:
+    """The reviewed Dolly ids are exactly the seeded sample, one tier (or null) and a reason each."""
+    from classifiers.datasets import LABELS_DIR
+    shared = Path(__file__).resolve().parents[3] / "shared" / "data"
+    if not shared.is_dir():
+        pytest.skip("../shared/data is not beside this checkout")
+    labels = [json.loads(line) for line in (LABELS_DIR / "dolly.jsonl").open()]
+    assert [row["id"] for row in labels] == dolly_review_sample(shared)
+    assert all(row["tier"] in {"search", "small", "large", None} and row["why"] for row in labels)
+    rows = load_public(shared, sources=["dolly", "dolly_reviewed"])
+    rule_texts = {row["text"] for row in rows if row["source"] == "dolly"}
+    reviewed = [row for row in rows if row["source"] == "dolly_reviewed"]
+    assert len(reviewed) == sum(row["tier"] is not None for row in labels)
+    assert not rule_texts & {row["text"] for row in reviewed}
+
+
+def test_sources_of_one_dataset_are_held_out_together() -> None:
+    assert dataset_of("dolly_reviewed") == dataset_of("dolly") == "dolly"
+    assert dataset_of("squad") == "squad"
