@@ -102,8 +102,15 @@ def main() -> int:
         print("|---|---|---|---|---|---|---|---|")
         print("\n".join(sweep(result["variants"][name])))
     for name in ("static", "minilm"):
-        v = result["variants"][name]
-        print(f"\nlatency {name}: {v['latency_ms']}")
+        holdout = result["variants"][name]["seed_holdout"]
+        tiers = "; ".join(f"{t} P {pct(m['precision'])} R {pct(m['recall'])}" for t, m in holdout["per_tier"].items())
+        print(f"\n{name} seed hold-out confusion (rows: label, columns: decision): {holdout['confusion']}; "
+              f"per tier: {tiers}")
+        for key, timed in result["variants"][name].items():
+            if key.startswith("latency_ms"):
+                same = {k: v for k, v in timed.items() if k.startswith("same_decision")}
+                print(f"\n{name} {key}: p50 {timed['p50']:.2f} / p99 {timed['p99']:.2f} ms, n {timed['n']}, "
+                      f"{timed.get('runtime', 'torch')}, {timed['precision']} {same or ''}")
     if args.options.exists():
         print("\n| option | t | seed hold-out | cross-source, all | cross-source, clear labels |")
         print("|---|---|---|---|---|")

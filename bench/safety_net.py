@@ -38,6 +38,7 @@ from classifiers.config import shipped_model_dir
 from classifiers.encoders import StaticEncoder
 from classifiers.model import STATIC_DIR, read_manifest
 from classifiers.training import encode_views, load_training_rows, row_view
+from router.errors import BackendTimeoutError
 from router.policy import Policy
 from router.thresholds import all_specs
 
@@ -73,7 +74,13 @@ async def judge(indices: list[int], rows: list[dict], min_confidence: float, *,
             messages = [Message(m["role"], m["content"]) for m in row["messages"]] if row.get("messages") else [
                 Message("user", row["text"])]
             started = time.perf_counter()
-            completion = await small.complete(CompletionRequest(messages=messages, min_confidence=min_confidence))
+            try:
+                completion = await small.complete(CompletionRequest(messages=messages, min_confidence=min_confidence))
+            except BackendTimeoutError:  # the router escalates a timed-out tier: counted as caught, and reported
+                results.append({"source": row["source"], "sufficient": False, "confidence": None,
+                                "reason": "timeout", "seconds": round(time.perf_counter() - started, 2),
+                                "completion_tokens": 0})
+                continue
             results.append({"source": row["source"], "sufficient": completion.sufficient,
                             "confidence": completion.confidence, "reason": completion.reason, "seconds": round(time.perf_counter() - started, 2),
                             "completion_tokens": completion.completion_tokens})
@@ -115,6 +122,7 @@ def main() -> int:
         "caught_by_small_gate": caught,
         "under_routing_before_gate": round((len(to_small) + len(to_search)) / len(large), 4),
         "under_routing_after_small_gate": round((len(to_small) - caught + len(to_search)) / len(large), 4),
+        "timeouts": sum(r["reason"] == "timeout" for r in under + ctrl),
         "reasons": dict(Counter(r["reason"].split(":")[0] for r in under if not r["sufficient"])),
         "caught_by_source": dict(Counter(r["source"] for r in under if not r["sufficient"])),
         "under_routed_by_source": dict(Counter(r["source"] for r in under)),
