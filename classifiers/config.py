@@ -47,7 +47,7 @@ class ClassifierConfig(BaseModel):
     runtime: Literal["auto", "torch", "onnx"] = Field(
         default="auto",
         description="what runs the 'minilm' transformer: 'auto' = ONNX Runtime for float32 when onnxruntime "
-        "is installed (same vectors, about 3x faster on one CPU thread; exported once to the cache), else "
+        "is installed (same vectors, about 2x faster on one CPU thread; exported once to the cache), else "
         "torch; 'torch' always; bfloat16 always runs in torch",
     )
 

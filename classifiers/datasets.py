@@ -214,7 +214,7 @@ def dolly_review_sample(folder: Path, n: int = DOLLY_REVIEW_SAMPLE, seed: int = 
 
 
 def _dolly_reviewed(folder: Path) -> Iterator[Row]:
-    """Dolly rows outside the two rules → each by its reviewed label (a random sample; see below).
+    """Dolly rows outside the two rules → each by its reviewed label (the sample ``dolly_review_sample`` draws).
 
     The labels were given per item, blind to any classifier output, against DESIGN's definitions.
     A row whose request points at a supplied text the set no longer carries is labelled null and

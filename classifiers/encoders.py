@@ -79,7 +79,7 @@ def resolve_precision(precision: str) -> str:
 def resolve_runtime(runtime: str, precision: str) -> str:
     """The runtime ``runtime`` ('auto', 'torch' or 'onnx') means for a transformer in ``precision``.
 
-    'auto' is ONNX Runtime for float32 when it is installed (same vectors, about 3x faster on one
+    'auto' is ONNX Runtime for float32 when it is installed (same vectors, about 2x faster on one
     thread) and torch otherwise; bfloat16 runs in torch, which has the native bf16 kernels.
     """
     from classifiers.onnx_runtime import onnx_runtime_available

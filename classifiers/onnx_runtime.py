@@ -1,7 +1,7 @@
 """Run a sentence-transformers model's transformer through ONNX Runtime: the same vectors, faster on a CPU.
 
 On one CPU thread, torch's eager mode spends most of a short request's time on per-operator overhead;
-ONNX Runtime runs the same fused graph in about a third of the time (bench/classifier.py measures it).
+ONNX Runtime runs the same fused graph in about half the time (bench/classifier.py measures it).
 The transformer is exported once, from the sha256-verified weights, with torch's exporter, and cached
 under ``<cache>/onnx/<weights sha256>-opset<N>/`` (``FRUGAL_CACHE_DIR``, default ``~/.cache/frugal``), so
 later loads only read it. The model's own pooling and normalisation modules then run in torch on the
