@@ -126,6 +126,7 @@ class OnnxTransformer:
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = onnxruntime.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
+        self.pooling = list(model)[1:]  # the modules after the transformer: pooling, normalisation
         self.path = target
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
@@ -134,7 +135,6 @@ class OnnxTransformer:
 
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out: list[np.ndarray] = [np.empty(0)] * len(texts)
-        modules = list(self.model)[1:]
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             features = _tokenize(self.model, [texts[i] for i in chunk])
@@ -142,7 +142,7 @@ class OnnxTransformer:
             hidden = self.session.run(None, feed)[0]
             features = {**features, "token_embeddings": torch.from_numpy(hidden)}
             with torch.inference_mode():
-                for module in modules:
+                for module in self.pooling:
                     features = module(features)
             vectors = features["sentence_embedding"].numpy()
             for row, index in enumerate(chunk):
