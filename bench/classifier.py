@@ -160,6 +160,26 @@ def recommend(seed_sweep: list[dict[str, Any]], cross_sweep: list[dict[str, Any]
     return {**chosen, "least_cost": least, "tolerance": round(tolerance, 2)}
 
 
+def recommend_over_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """``recommend``'s rule over several runs of one variant (e.g. seeds): costs and tolerances summed.
+
+    Each run is a variant's result (``seed_holdout.sweep``, ``cross_source.sweep``, ``recommended``);
+    the sweeps must cover the same ``route.large`` values.
+    """
+    if not runs:
+        raise ValueError("no runs to combine")
+    totals: dict[float, float] = {}
+    for run in runs:
+        for a, b in zip(run["seed_holdout"]["sweep"], run["cross_source"]["sweep"], strict=True):
+            totals[a["route.large"]] = totals.get(a["route.large"], 0.0) + a["cost"] + b["cost"]
+    tolerance = sum(run["recommended"]["tolerance"] for run in runs)
+    least = min(totals.values())
+    chosen = max(t for t, cost in totals.items() if cost <= least + tolerance)
+    return {"route.large": chosen, "cost": round(totals[chosen], 2), "least_cost": round(least, 2),
+            "tolerance": round(tolerance, 2), "per_run": [run["recommended"]["route.large"] for run in runs],
+            "summed_cost": {str(t): round(cost, 2) for t, cost in sorted(totals.items())}}
+
+
 def latency(
     variant: str, model_dir: Path, texts: list[str], precision: Literal["float32", "bfloat16"] = "float32",
     *, lexical: bool = True, runtime: Literal["torch", "onnx"] = "torch",
@@ -287,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "command": "python bench/classifier.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "host": {"python": platform.python_version(), "machine": platform.machine()},
-        "rows": len(rows), "by_source": summarise(rows),
+        "rows": len(rows), "by_source": summarise(rows), "seed": args.seed,
         "default_thresholds": {k: s.default for k, s in POLICY_THRESHOLDS.items()},
         "under_weight": UNDER_WEIGHT,
         "variants": {},

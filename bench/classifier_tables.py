@@ -4,6 +4,7 @@ Prints to stdout; the doc's tables are pasted from this output, so no figure is 
 
     .venv/bin/python bench/classifier_tables.py [--results bench/results/classifier.json]
         [--baseline bench/results/classifier_no_lexical.json] [--options bench/results/classifier_options.json]
+        [--runs bench/results/classifier.json bench/results/classifier_seed1_static.json ...]
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from classifier import recommend_over_runs
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
+#: The runs whose sweeps the shipped ``route.large`` is chosen over (seeds 0, 1, 2 of bench/classifier.py).
+SEED_RUNS = ("classifier.json", "classifier_seed1_static.json", "classifier_seed2_static.json")
 
 
 def pct(value: float | None) -> str:
@@ -64,6 +69,19 @@ def sweep(variant: dict[str, Any]) -> list[str]:
     return rows
 
 
+def over_runs(paths: list[Path]) -> list[str]:
+    """The static variant's summed cost over several runs and the value ``recommend``'s rule picks."""
+    runs = [json.loads(path.read_text(encoding="utf-8")) for path in paths]
+    rec = recommend_over_runs([run["variants"]["static"] for run in runs])
+    seeds = ", ".join(str(run.get("seed", "?")) for run in runs)
+    rows = [f"| route.large | summed cost over seeds {seeds} |", "|---|---|"]
+    for t, cost in rec["summed_cost"].items():
+        rows.append(f"| {t}{' **←**' if float(t) == rec['route.large'] else ''} | {cost} |")
+    rows.append(f"\nOver {len(runs)} runs: route.large = {rec['route.large']} (least summed cost "
+                f"{rec['least_cost']}, tolerance {rec['tolerance']}; each run alone: {rec['per_run']}).")
+    return rows
+
+
 def options(result: dict[str, Any]) -> list[str]:
     """Options at each threshold: under-routing / kept off, in %."""
     rows = []
@@ -82,6 +100,7 @@ def main() -> int:
     parser.add_argument("--results", type=Path, default=RESULTS / "classifier.json")
     parser.add_argument("--baseline", type=Path, default=RESULTS / "classifier_no_lexical.json")
     parser.add_argument("--options", type=Path, default=RESULTS / "classifier_options.json")
+    parser.add_argument("--runs", type=Path, nargs="+", default=[RESULTS / name for name in SEED_RUNS])
     args = parser.parse_args()
     result = json.loads(args.results.read_text(encoding="utf-8"))
     print("| variant | evaluation | n | accuracy | under-routing | kept off large | over-routing |")
@@ -111,6 +130,9 @@ def main() -> int:
                 same = {k: v for k, v in timed.items() if k.startswith("same_decision")}
                 print(f"\n{name} {key}: p50 {timed['p50']:.2f} / p99 {timed['p99']:.2f} ms, n {timed['n']}, "
                       f"{timed.get('runtime', 'torch')}, {timed['precision']} {same or ''}")
+    if all(path.exists() for path in args.runs):
+        print("\n### route.large over seeds — static\n")
+        print("\n".join(over_runs(args.runs)))
     if args.options.exists():
         print("\n| option | t | seed hold-out | cross-source, all | cross-source, clear labels |")
         print("|---|---|---|---|---|")

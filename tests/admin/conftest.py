@@ -11,9 +11,12 @@ from typing import Any
 
 import pytest
 
+from router.policy import POLICY_THRESHOLDS
 from tests.conftest import echo_settings
 
 ADMIN_KEY = "test-admin-key-0123"
+#: The shipped default of ``route.large``: what a fresh deployment starts from.
+DEFAULT_LARGE = POLICY_THRESHOLDS["route.large"].default
 
 
 @contextmanager

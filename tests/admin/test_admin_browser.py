@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.admin.conftest import ADMIN_KEY
+from tests.admin.conftest import ADMIN_KEY, DEFAULT_LARGE
 from tests.conftest import LiveServer, echo_settings
 
 CHROMIUM = os.environ.get("FRUGAL_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -72,7 +72,7 @@ def test_dashboard_renders_charts_and_its_form_changes_a_threshold(tmp_path: Pat
             page.click("#apply")
             expect(page.locator("#status")).to_contain_text("admin key")
             assert "err" in (page.locator("#status").get_attribute("class") or "")
-            assert field.get_attribute("data-current") == "0.2"
+            assert field.get_attribute("data-current") == str(DEFAULT_LARGE)
 
             page.fill("#admin-key", ADMIN_KEY)
             page.click("#apply")

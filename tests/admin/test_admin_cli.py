@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from router.cli import app
 from router.ledger.store import Ledger
-from tests.admin.conftest import app_client, scored_row, wait_for
+from tests.admin.conftest import DEFAULT_LARGE, app_client, scored_row, wait_for
 
 runner = CliRunner()
 
@@ -55,7 +55,7 @@ def test_thresholds_set_show_history_and_a_running_server_picks_it_up(make_setti
         out = json.loads(invoke("thresholds", "set", "route.large=0.3", "route.search=0.6", "--reason", "from the cli",
                                 "--data-dir", data).stdout)
         assert out["version"] == 1 and out["actor"].startswith("cli:")
-        assert out["changes"]["route.large"] == {"old": 0.2, "new": 0.3}
+        assert out["changes"]["route.large"] == {"old": DEFAULT_LARGE, "new": 0.3}
         wait_for(lambda: client.get("/admin/thresholds").json()["thresholds"]["route.large"]["value"] == 0.3, timeout=3)
     shown = json.loads(invoke("thresholds", "show", "--data-dir", data).stdout)
     assert shown["route.large"]["value"] == 0.3 and shown["search.min_confidence"]["value"] == 0.65
@@ -64,7 +64,7 @@ def test_thresholds_set_show_history_and_a_running_server_picks_it_up(make_setti
     assert runner.invoke(app, ["thresholds", "set", "route.large", "--reason", "x", "--data-dir", data]).exit_code == 2
     assert json.loads(invoke("thresholds", "show", "--data-dir", data).stdout)["route.large"]["value"] == 0.3
     history = invoke("thresholds", "history", "--data-dir", data).stdout.splitlines()
-    assert len(history) == 1 and "route.large 0.2 -> 0.3" in history[0] and "(from the cli)" in history[0]
+    assert len(history) == 1 and f"route.large {DEFAULT_LARGE} -> 0.3" in history[0] and "(from the cli)" in history[0]
     as_json = [json.loads(line) for line in invoke("thresholds", "history", "--json", "--data-dir", data).stdout.splitlines()]
     assert as_json[0]["reason"] == "from the cli"
 
@@ -101,7 +101,7 @@ def test_calibrate_apply_over_the_api_changes_live_thresholds_and_audits(make_se
         assert dry["thresholds"]["route.large"] == 0.75 and dry["applied"] is None
         applied = client.post("/admin/calibrate", json={"large_share": 0.2, "apply": True, "reason": "aim for 20 %"})
         assert applied.status_code == 200, applied.text
-        assert applied.json()["applied"]["changes"]["route.large"] == {"old": 0.2, "new": 0.75}
+        assert applied.json()["applied"]["changes"]["route.large"] == {"old": DEFAULT_LARGE, "new": 0.75}
         assert client.app.state.services.thresholds.get("route.large") == 0.75
         assert client.get("/admin/thresholds/history").json()["history"][0]["reason"] == "aim for 20 %"
         for body in ({}, {"large_share": 0.2, "examples": [{"text": "hi", "tier": "small"}]}, {"large_share": 2},

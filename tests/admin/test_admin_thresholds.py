@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from router.thresholds import all_specs
-from tests.admin.conftest import app_client, wait_for
+from tests.admin.conftest import DEFAULT_LARGE, app_client, wait_for
 
 CHAT = {"model": "frugal-auto", "messages": [{"role": "user", "content": "Fix the grammar: he go to school yesterday"}]}
 
@@ -40,7 +40,7 @@ def test_put_applies_at_once_to_routing_without_restart(make_settings: Any) -> N
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["version"] == 1 and body["thresholds"]["route.large"]["value"] == 0.0
-        assert body["change"]["changes"] == {"route.large": {"old": 0.2, "new": 0.0}}
+        assert body["change"]["changes"] == {"route.large": {"old": DEFAULT_LARGE, "new": 0.0}}
         assert client.post("/v1/chat/completions", json=CHAT).headers["x-frugal-route"] == "large"
         assert client.app.state.services.thresholds.get("route.large") == 0.0
 
