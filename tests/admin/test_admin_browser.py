@@ -78,7 +78,7 @@ def test_dashboard_renders_charts_and_its_form_changes_a_threshold(tmp_path: Pat
             page.click("#apply")
             expect(page.locator("#status")).to_have_text("applied: version 1")
             assert page.locator("#version").inner_text() == "1"
-            expect(page.locator("#history tr").first).to_contain_text("route.large: 0.2 → 0.37 — browser test")
+            expect(page.locator("#history tr").first).to_contain_text(f"route.large: {DEFAULT_LARGE} → 0.37 — browser test")
             page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
             assert errors == []
             assert requested and all(url.startswith(server.url) for url in requested), requested

@@ -89,7 +89,7 @@ def test_calibrate_from_traffic_hits_the_target_share(make_settings: Any, share:
     assert out["current"]["shares"]["large"] == pytest.approx(0.8)  # default route.large 0.2: eight of ten
     assert "proposed: route.large=" in result.stderr
     shown = json.loads(invoke("thresholds", "show", "--data-dir", str(settings.data_dir)).stdout)
-    assert shown["route.large"]["value"] == 0.2  # a dry run changes nothing
+    assert shown["route.large"]["value"] == DEFAULT_LARGE  # a dry run changes nothing
 
 
 def test_calibrate_apply_over_the_api_changes_live_thresholds_and_audits(make_settings: Any) -> None:
