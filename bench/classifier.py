@@ -205,8 +205,8 @@ def latency(
         decisions.append(policy.decide(classifier.predict([Message("user", text)])).tier)
         times.append((time.perf_counter() - started) * 1000.0)
     return {"p50": float(np.percentile(times, 50)), "p99": float(np.percentile(times, 99)), "n": len(times),
-            "threads": torch.get_num_threads(), "precision": precision, "runtime": runtime,
-            "decisions": decisions}
+            "threads": torch.get_num_threads(), "precision": precision,
+            "runtime": runtime if variant == "minilm" else "numpy", "decisions": decisions}
 
 
 def classifier_has_lexicon(manifest: dict, variant: str) -> bool:

@@ -21,7 +21,7 @@ POLICY_THRESHOLDS: dict[str, ThresholdSpec] = {
     spec.name: spec
     for spec in (
         ThresholdSpec(
-            "route.large", 0.12, 0.0, 1.0,
+            "route.large", 0.15, 0.0, 1.0,
             "P(large) at or above which a request goes to the large tier (low: under-routing is worse "
             "than over-routing)",
         ),
