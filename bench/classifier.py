@@ -156,8 +156,15 @@ def recommend(seed_sweep: list[dict[str, Any]], cross_sweep: list[dict[str, Any]
         for a, b in zip(seed_sweep, cross_sweep, strict=True)
     ]
     least = cheapest(combined)["cost"]
-    chosen = max((row for row in combined if row["cost"] <= least + tolerance), key=lambda row: row["route.large"])
-    return {**chosen, "least_cost": least, "tolerance": round(tolerance, 2)}
+    chosen = within_tolerance({row["route.large"]: row["cost"] for row in combined}, tolerance)
+    return {**next(row for row in combined if row["route.large"] == chosen), "least_cost": least,
+            "tolerance": round(tolerance, 2)}
+
+
+def within_tolerance(costs: dict[float, float], tolerance: float) -> float:
+    """The highest ``route.large`` whose cost is within ``tolerance`` of the least: the shipping rule."""
+    least = min(costs.values())
+    return max(t for t, cost in costs.items() if cost <= least + tolerance)
 
 
 def recommend_over_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -173,9 +180,8 @@ def recommend_over_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
         for a, b in zip(run["seed_holdout"]["sweep"], run["cross_source"]["sweep"], strict=True):
             totals[a["route.large"]] = totals.get(a["route.large"], 0.0) + a["cost"] + b["cost"]
     tolerance = sum(run["recommended"]["tolerance"] for run in runs)
-    least = min(totals.values())
-    chosen = max(t for t, cost in totals.items() if cost <= least + tolerance)
-    return {"route.large": chosen, "cost": round(totals[chosen], 2), "least_cost": round(least, 2),
+    chosen = within_tolerance(totals, tolerance)
+    return {"route.large": chosen, "cost": round(totals[chosen], 2), "least_cost": round(min(totals.values()), 2),
             "tolerance": round(tolerance, 2), "per_run": [run["recommended"]["route.large"] for run in runs],
             "summed_cost": {str(t): round(cost, 2) for t, cost in sorted(totals.items())}}
 

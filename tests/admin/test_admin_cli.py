@@ -86,7 +86,7 @@ def test_calibrate_from_traffic_hits_the_target_share(make_settings: Any, share:
     assert out["mode"] == "traffic" and out["requests"] == 10 and out["applied"] is None
     assert out["thresholds"] == {"route.large": expected, "route.search": 0.5}
     assert out["proposed"]["shares"]["large"] == pytest.approx(achieved)
-    assert out["current"]["shares"]["large"] == pytest.approx(0.8)  # default route.large 0.2: eight of ten
+    assert out["current"]["shares"]["large"] == pytest.approx(0.8)  # default route.large (0.15): eight of ten
     assert "proposed: route.large=" in result.stderr
     shown = json.loads(invoke("thresholds", "show", "--data-dir", str(settings.data_dir)).stdout)
     assert shown["route.large"]["value"] == DEFAULT_LARGE  # a dry run changes nothing

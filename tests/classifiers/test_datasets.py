@@ -134,7 +134,6 @@ def test_the_dolly_review_is_the_documented_sample_of_rows_the_rules_leave_out()
     assert not rule_texts & {row["text"] for row in reviewed}
 
 
-
 def test_each_reviewed_dolly_tier_is_the_majority_of_its_blind_votes() -> None:
     """Two annotators per row, a third where they differ; the majority wins, a three-way split goes large."""
     from classifiers.datasets import LABELS_DIR
@@ -149,6 +148,7 @@ def test_each_reviewed_dolly_tier_is_the_majority_of_its_blind_votes() -> None:
         majority = [tier for tier in ("search", "small", "large") if ballot.count(tier) >= 2]
         assert row["tier"] == (majority[0] if majority else "large"), row
     assert sum("c" in row["votes"] for row in labels) > 0  # the file does carry adjudicated rows
+
 
 def test_sources_of_one_dataset_are_held_out_together() -> None:
     assert dataset_of("dolly_reviewed") == dataset_of("dolly") == "dolly"
