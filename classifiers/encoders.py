@@ -58,13 +58,27 @@ def resolve_sentence_model(encoder: str | None) -> tuple[str, str, Path | None]:
     return encoder, encoder, None
 
 
+#: x86 CPU flags that mean native bfloat16 matrix arithmetic (Zen 4 and Cooper Lake: avx512_bf16; Sapphire
+#: Rapids and later: amx_bf16 too). arm64's ``bf16`` feature is not counted: bf16 was never measured there.
+BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def bf16_in_cpuinfo(cpuinfo: str) -> bool:
+    """Whether a ``/proc/cpuinfo`` text lists a native bfloat16 flag on a ``flags`` line."""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags" and BF16_FLAGS & set(value.split()):
+            return True
+    return False
+
+
 def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (Linux /proc/cpuinfo flags avx512_bf16 or amx_bf16)."""
+    """Whether this CPU computes bfloat16 natively (``bf16_in_cpuinfo`` of Linux's /proc/cpuinfo)."""
     try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return bf16_in_cpuinfo(cpuinfo)
 
 
 def resolve_precision(precision: str) -> str:
