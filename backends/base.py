@@ -109,6 +109,7 @@ class Health:
 
     ready: bool
     detail: str = ""
+    warming: bool = False  # still loading at start-up: not ready yet, and not broken
 
 
 class Backend(ABC):
@@ -131,6 +132,9 @@ class Backend(ABC):
         if completion.text:
             yield TextDelta(completion.text)
         yield completion
+
+    async def start(self) -> None:
+        """Load what the first request would otherwise wait for (idempotent); the default loads nothing."""
 
     async def health(self) -> Health:
         """Report readiness; the default is always ready."""

@@ -3,7 +3,8 @@
 Shipped in the package (like httpx's MockTransport) so tests and the gateway benchmark can exercise
 the whole pipeline without a model. ``insufficient_when`` makes it judge some answers insufficient,
 to exercise escalation; ``crash_when`` makes it raise as a buggy backend would; ``delay`` simulates
-backend latency and ``word_delay`` a slow stream.
+backend latency and ``word_delay`` a slow stream; ``ready_when_exists`` holds ``start()`` (the start-up
+warm-up) until a file exists, as a model that is still loading.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from backends.base import Backend, Completion, CompletionRequest, StreamEvent, TextDelta, Tier
+from backends.base import Backend, Completion, CompletionRequest, Health, StreamEvent, TextDelta, Tier
 
 
 class EchoBackend(Backend):
@@ -30,13 +31,26 @@ class EchoBackend(Backend):
         crash_when: str | None = None,
         delay: float = 0.0,
         word_delay: float = 0.0,
+        ready_when_exists: str | None = None,
     ) -> None:
         super().__init__(tier=tier, name=name)
+        self.ready_when_exists = Path(ready_when_exists) if ready_when_exists else None
+        self._started = self.ready_when_exists is None
         self.prefix = prefix
         self.insufficient_when = insufficient_when
         self.crash_when = crash_when
         self.delay = delay
         self.word_delay = word_delay
+
+    async def start(self) -> None:
+        """Wait until ``ready_when_exists`` exists (when set), as a loading model would."""
+        while self.ready_when_exists is not None and not self.ready_when_exists.exists():
+            await asyncio.sleep(0.02)
+        self._started = True
+
+    async def health(self) -> Health:
+        """Ready once started; ``warming`` before."""
+        return Health(ready=True) if self._started else Health(ready=False, warming=True, detail="warming up")
 
     async def complete(self, request: CompletionRequest) -> Completion:
         """Echo the last user message, counting whitespace-separated words as tokens."""
@@ -74,9 +88,9 @@ class EchoBackend(Backend):
 
 
 def build(config: Any, *, tier: Tier, data_dir: Path) -> EchoBackend:
-    """Registry factory: options ``prefix``, ``insufficient_when``, ``crash_when``, ``delay``, ``word_delay``, ``name``."""
+    """Registry factory: the constructor's keyword arguments as options."""
     options = dict(getattr(config, "options", {}) or {})
-    valid = {"prefix", "insufficient_when", "crash_when", "delay", "word_delay", "name"}
+    valid = {"prefix", "insufficient_when", "crash_when", "delay", "word_delay", "name", "ready_when_exists"}
     unknown = set(options) - valid
     if unknown:
         raise ValueError(f"echo backend: unknown options {sorted(unknown)}; valid: {', '.join(sorted(valid))}")

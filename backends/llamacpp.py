@@ -138,7 +138,7 @@ class LlamaCppBackend(Backend):
     # -- loading -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Verify and load the model (idempotent); raises ``TierUnavailableError`` when it cannot."""
+        """Verify and load the model, one instance per slot (idempotent); ``TierUnavailableError`` when it cannot."""
         async with self._load_lock:
             if self._loaded:
                 return
@@ -150,6 +150,14 @@ class LlamaCppBackend(Backend):
             except FrugalError as exc:
                 self._load_error = TierUnavailableError(f"{self.tier} tier: {exc.message}")
                 raise self._load_error from exc
+            while self._loaded < self.max_concurrency:  # every slot now, so that no concurrent request loads one
+                self._free.append(await _in_own_thread(self._load_slot, False))
+                self._loaded += 1
+
+    @property
+    def warming(self) -> bool:
+        """Whether the model is loading right now for the first time."""
+        return not self._loaded and self._load_error is None and self._load_lock.locked()
 
     def _load_slot(self, thread: ThreadPoolExecutor, verify: bool) -> _Slot:
         from router.assets import verify_sha256
@@ -193,7 +201,9 @@ class LlamaCppBackend(Backend):
         return _Slot(llm, formatter, thread)
 
     async def health(self) -> Health:
-        """Load the model if needed and report whether the tier can answer."""
+        """Load the model if needed and report whether the tier can answer; never waits for a load under way."""
+        if self.warming:
+            return Health(ready=False, warming=True, detail=f"loading {self.model_name}")
         try:
             await self.start()
         except FrugalError as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,8 +18,6 @@ from router.api.routes import router as api_router
 from router.services import Services, build_services
 from router.settings import Settings
 
-log = logging.getLogger(__name__)
-
 
 def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
     """Create the Frugal ASGI app; ``services`` may be given pre-built (tests, benchmarks)."""
@@ -30,12 +28,14 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         built = services if services is not None else await asyncio.to_thread(build_services, settings)
         app.state.services = built
         app.state.threshold_sync = await start_threshold_sync(built)  # persisted thresholds win over config
-        for tier, backend in built.backends.items():
-            state = await backend.health()
-            log.info("%s tier: %s (%s)", tier, "ready" if state.ready else "not ready", state.detail or backend.name)
+        # The server accepts connections while the tiers load; /healthz says "warming" (503) until they have.
+        warm_up = asyncio.create_task(built.warm_up(), name="frugal-warm-up")
         try:
             yield
         finally:
+            warm_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await warm_up
             await app.state.threshold_sync.stop()
             if services is None:
                 await built.aclose()

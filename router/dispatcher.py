@@ -25,6 +25,7 @@ from router.errors import (
     RateLimitError,
     TierSaturatedError,
     TierUnavailableError,
+    TierWarmingError,
 )
 from router.outcome import Attempt, Outcome, frugal_headers
 from router.recording import RequestRecorder
@@ -133,6 +134,7 @@ class Dispatcher:
         self.overflow = overflow
         self.next_tier: dict[Tier, Tier | None] = {**NEXT_TIER, "search": search_escalates_to}
         self._health: dict[str, tuple[float, bool]] = {}
+        self._warming: set[str] = set()  # tiers whose last probe said they were still loading
 
     async def answer(self, routed: RoutedRequest) -> Outcome:
         """Run the pipeline to completion (non-streaming)."""
@@ -203,16 +205,23 @@ class Dispatcher:
         if cached is not None and cached[0] > now:
             return cached[1]
         try:
-            ready = (await backend.health()).ready
+            health = await backend.health()
+            ready, warming = health.ready, health.warming
         except Exception:  # a health probe must never fail a request
             log.warning("health check of the %s tier failed", tier, exc_info=True)
-            ready = False
+            ready, warming = False, False
         self._health[tier] = (now + HEALTH_TTL_S, ready)
+        (self._warming.add if warming else self._warming.discard)(tier)
         return ready
 
     def _mark_unavailable(self, tier: Tier) -> None:
         """Remember that a tier just failed to connect, so the next requests skip it for a while."""
         self._health[tier] = (time.monotonic() + HEALTH_TTL_S, False)
+
+    def forget_health(self) -> None:
+        """Drop the cached health probes (after the start-up warm-up, so loaded tiers serve at once)."""
+        self._health.clear()
+        self._warming.clear()
 
     async def _attempt_chain(
         self, routed: RoutedRequest, decision: _Decision, attempts: list[Attempt], *, live: bool, created: int,
@@ -226,7 +235,8 @@ class Dispatcher:
         streamed = False
         while tier is not None:
             if not await self._available(tier):
-                tier, final, degraded = self._skip_unavailable(tier, forced, attempts, degraded)
+                reason = "warming" if tier in self._warming else "unavailable"
+                tier, final, degraded = self._skip_unavailable(tier, forced, attempts, degraded, reason=reason)
                 continue
             next_tier = None if degraded else self.next_tier[tier]
             can_escalate = not forced and next_tier is not None and len(attempts) < self.max_escalations
@@ -307,6 +317,9 @@ class Dispatcher:
         self, tier: Tier, forced: bool, attempts: list[Attempt], degraded: str | None, reason: str = "unavailable"
     ) -> tuple[Tier | None, Attempt | None, str | None]:
         """Decide where an unavailable tier sends the request: (next tier, final attempt, degraded)."""
+        if forced and reason == "warming":
+            raise TierWarmingError(f"the {tier} tier is still loading (GET /healthz says 'warming'); "
+                                   "retry in a few seconds", param="model")
         if forced:
             raise TierUnavailableError(
                 LARGE_UNAVAILABLE_HELP if tier == "large" else f"the {tier} tier is not available", param="model"
@@ -321,6 +334,9 @@ class Dispatcher:
         answered = [a for a in attempts if a.completion is not None]
         if answered:
             return None, answered[-1], "large-unavailable"
+        if any(a.reason == "warming" for a in attempts):
+            raise TierWarmingError("the small tier is still loading its model (GET /healthz says 'warming') and "
+                                   "the large tier is not available; retry in a few seconds")
         raise TierUnavailableError("neither the small nor the large tier is available; " + LARGE_UNAVAILABLE_HELP)
 
     def _request_for(self, routed: RoutedRequest, tier: Tier, context: list[Any]) -> CompletionRequest:

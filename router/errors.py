@@ -17,6 +17,7 @@ boundary with ``raise FrugalError(...) from exc``. The HTTP layer turns them int
     │   └── TierSaturatedError       429 rate_limit_error / tier_saturated (Frugal's own limiter)
     ├── UpstreamError                502 upstream_error (provider auth/config/bad answer)
     ├── TierUnavailableError         503 service_unavailable (tier not configured or down)
+    │   └── TierWarmingError         503 service_unavailable / tier_warming (still loading; carries retry_after)
     ├── LedgerUnavailableError       503 service_unavailable (the ledger cannot record)
     └── BackendTimeoutError          504 timeout (a backend took longer than its timeout)
 """
@@ -30,6 +31,7 @@ class FrugalError(Exception):
     status_code: int = 500
     error_type: str = "api_error"
     default_code: str | None = None
+    retry_after: float | None = None  # seconds, sent as ``Retry-After`` where a retry will likely succeed
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -139,6 +141,16 @@ class TierUnavailableError(FrugalError):
     status_code = 503
     error_type = "service_unavailable"
     default_code = "tier_unavailable"
+
+
+class TierWarmingError(TierUnavailableError):
+    """The tier this request needs is still loading at start-up; a retry in a few seconds will be answered."""
+
+    default_code = "tier_warming"
+
+    def __init__(self, message: str, *, retry_after: float = 5.0, **kwargs: str | None) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
 
 
 class LedgerUnavailableError(FrugalError):

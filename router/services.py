@@ -7,8 +7,10 @@ tiers still serve, and ``/healthz`` says what is missing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,9 +49,12 @@ class Services:
                 tiers[tier] = {"ready": False, "backend": None, "detail": self.problems.get(tier, "not configured")}
                 continue
             state = await backend.health()
-            tiers[tier] = {"ready": state.ready, "backend": backend.name, "detail": state.detail}
+            tiers[tier] = {"ready": state.ready, "backend": backend.name, "detail": state.detail,
+                           "warming": state.warming}
         ready = [t for t, s in tiers.items() if s["ready"]]
         status = "ok" if len(ready) == len(TIERS) else ("degraded" if ready else "down")
+        if any(s.get("warming") for s in tiers.values()):
+            status = "warming"
         return {
             "status": status,
             "tiers": tiers,
@@ -57,6 +62,22 @@ class Services:
             "on_large_unavailable": self.settings.on_large_unavailable,
             "ledger": self._ledger_state(),
         }
+
+    async def warm_up(self) -> None:
+        """Load every tier's backend (the small model above all) so that no request waits for a load."""
+
+        async def start(tier: str, backend: Backend) -> None:
+            started = time.monotonic()
+            try:
+                await backend.start()
+            except Exception as exc:  # noqa: BLE001 - the tier reports it in /healthz; the others still start
+                log.error("the %s tier could not start: %s", tier, exc)
+            state = await backend.health()
+            log.info("%s tier: %s in %.1f s (%s)", tier, "ready" if state.ready else "not ready",
+                     time.monotonic() - started, state.detail or backend.name)
+
+        await asyncio.gather(*(start(tier, backend) for tier, backend in self.backends.items()))
+        self.dispatcher.forget_health()  # requests see the loaded tiers at once, not after the health cache expires
 
     def _ledger_state(self) -> dict[str, Any]:
         """Whether ledger rows are being spooled locally because the database is unavailable."""

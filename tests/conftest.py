@@ -7,9 +7,9 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import pytest
 
@@ -22,6 +22,13 @@ os.environ.setdefault("FRUGAL_CACHE_DIR", tempfile.mkdtemp(prefix="frugal-test-c
 pytest_plugins = ["tests.fixtures.llama_server"]
 
 ESCALATE = "PLEASE-ESCALATE"
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Which CPU this run is on, and what the precision/runtime rule picks on it."""
+    from router.devtools.cpu_report import cpu_report
+
+    return [cpu_report()]
 
 
 def echo_settings(tmp_path: Path, **overrides: object):
@@ -55,7 +62,20 @@ def client(settings) -> Iterator[object]:
     from router.app import create_app
 
     with TestClient(create_app(settings)) as test_client:
+        until_warm(test_client.get)
         yield test_client
+
+
+def until_warm(get: Callable[[str], Any], timeout_s: float = 300) -> dict[str, Any]:
+    """Poll ``/healthz`` (with ``get``, e.g. a TestClient's) until no tier is still loading; its last report."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        report: dict[str, Any] = get("/healthz").json()
+        if report["status"] != "warming":
+            return report
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the tiers were still warming after {timeout_s} s: {report}")
+        time.sleep(0.05)
 
 
 def free_port() -> int:
@@ -68,9 +88,10 @@ def free_port() -> int:
 class LiveServer:
     """A uvicorn server running the app in a background thread on 127.0.0.1."""
 
-    def __init__(self, app: object) -> None:
+    def __init__(self, app: object, *, wait_warm: bool = True) -> None:
         import uvicorn
 
+        self.wait_warm = wait_warm  # return once /healthz no longer says "warming" (the tiers have loaded)
         self.port = free_port()
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -81,12 +102,16 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> Self:
+        import httpx
+
         self.thread.start()
         deadline = time.monotonic() + 60
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("the test server did not start")
             time.sleep(0.05)
+        if self.wait_warm:
+            until_warm(lambda path: httpx.get(self.url + path, timeout=30))
         return self
 
     def __exit__(self, *exc: object) -> None:

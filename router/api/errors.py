@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from router.errors import FrugalError, RateLimitError, UnprocessableError
+from router.errors import FrugalError, UnprocessableError
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ _HTTP_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "
 def error_response(exc: FrugalError, headers: dict[str, str] | None = None) -> JSONResponse:
     """Render a Frugal error as OpenAI's error JSON with its status code."""
     extra = dict(headers or {})
-    if isinstance(exc, RateLimitError) and exc.retry_after is not None:
+    if exc.retry_after is not None:
         extra["retry-after"] = str(max(1, round(exc.retry_after)))
     return JSONResponse(exc.to_openai(), status_code=exc.status_code, headers=extra)
 

@@ -204,10 +204,10 @@ async def list_models(request: Request) -> dict[str, Any]:
 
 @router.get("/healthz")
 async def healthz(request: Request) -> JSONResponse:
-    """Which tiers can answer now; 503 when none can."""
+    """Which tiers can answer now; 503 when none can, or while a tier is still loading (``warming``)."""
     services = request.app.state.services
     report = await services.health()
-    return JSONResponse(report, status_code=200 if report["status"] != "down" else 503)
+    return JSONResponse(report, status_code=503 if report["status"] in ("down", "warming") else 200)
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

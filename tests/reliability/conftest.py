@@ -119,7 +119,7 @@ class ServeProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 90.0) -> ServeProcess:
-        """Start and wait until /healthz answers."""
+        """Start and wait until /healthz answers and no tier is still loading ("warming")."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         command = [str(FRUGAL), "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
                    "--config", str(self.config), "--log-level", "warning"]
@@ -130,7 +130,8 @@ class ServeProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"frugal serve exited with {self.process.returncode}: {self.log.read_text()[-3000:]}")
             try:
-                if httpx.get(self.url + "/healthz", timeout=2).status_code in (200, 503):
+                health = httpx.get(self.url + "/healthz", timeout=2)
+                if health.status_code in (200, 503) and health.json().get("status") != "warming":
                     return self
             except httpx.HTTPError:
                 pass
