@@ -5,6 +5,10 @@ Charts come from the ledger's hourly rollup: per hour over the last 72 hours or 
 The savings cards come from the report (``router.report.build_report``) over the same window. With
 ``?client=NAME`` every part shows one client key's requests; its charts then come from its raw rows
 (the rollup has no client dimension), like its report.
+
+The tier-health panel renders whatever ``Services.health()`` returns (the body of ``/healthz``) without
+assuming its keys beyond ``status`` and ``tiers``, so facts added there show up here unchanged. Durations
+are written for people (``human_duration``), and no cell ever shows Python's ``None``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from router.ledger.schema import UNROUTED, hour_key
 from router.report.render import fmt
 
 TIERS = ("search", "small", "large")
+DEGRADED = "degraded:"  # prefix of the ledger flag of a request a cheaper tier answered in place of another
 TIER_COLOURS = {"search": "#2a9d8f", "small": "#e9c46a", "large": "#e76f51", "none": "#8d99ae"}
 _PYGAL_EXTRAS = re.compile(r"<script[^>]*>.*?</script>|<!--.*?-->", re.DOTALL)  # its config script, its credits
 
@@ -44,6 +49,9 @@ table{border-collapse:collapse;width:100%;margin:.6rem 0;font-size:.9rem}th,td{b
 td.n{text-align:right;font-variant-numeric:tabular-nums}input[type=number]{width:7rem}
 form label{margin-right:1rem}#status{margin-left:1rem;font-weight:600}.ok{color:#1b7f3b}.err{color:#b3261e}
 section{margin:1.8rem 0}code{background:#f1f3f5;padding:0 .2rem;border-radius:3px}
+.badge{display:inline-block;padding:0 .45rem;border-radius:8px;font-size:.8rem;font-weight:600;border:1px solid;white-space:nowrap}
+.b-ok{color:#1b7f3b;background:#e8f5ec}.b-warn{color:#8a5a00;background:#fff4d6}.b-err{color:#b3261e;background:#fdecea}
+.b-info{color:#3d4b5c;background:#eef1f4}
 """
 
 _SCRIPT = """
@@ -107,6 +115,15 @@ def client_series(engine: Any, requests: Any, since: datetime, hourly: bool, cli
     return _bucketed(rows, hourly)
 
 
+def degraded_count(engine: Any, requests: Any, since: datetime, client: str | None = None) -> int:
+    """Requests since ``since`` (of one client key id) that carry a ``degraded:…`` flag."""
+    query = (select(func.count()).select_from(requests)
+             .where(requests.c.created_at >= since, requests.c.flags.like(f'%"{DEGRADED}%')))
+    if client is not None:
+        query = query.where(requests.c.client_key_id == client)
+    return int(_read(engine, query)[0][0])
+
+
 def _read(engine: Any, query: Any) -> list[Any]:
     try:
         with engine.connect() as conn:
@@ -128,6 +145,87 @@ def _bucketed(rows: Any, hourly: bool) -> dict[str, Any]:
     return {"buckets": buckets, "requests": requests, "energy": energy}
 
 
+def human_duration(ms: float | None) -> str:
+    """Milliseconds for people: ``"3.4 ms"``, ``"412 ms"``, ``"3.2 s"``, ``"1 min 32 s"``, ``"2 h 5 min"``."""
+    if ms is None:
+        return "—"
+
+    def short(value: float) -> str:
+        return f"{value:.1f}".removesuffix(".0")
+
+    if round(ms, 1) < 10:
+        return f"{short(ms)} ms"
+    if round(ms) < 1000:
+        return f"{ms:.0f} ms"
+    seconds = ms / 1000
+    if round(seconds, 1) < 10:
+        return f"{short(seconds)} s"
+    if round(seconds) < 60:
+        return f"{seconds:.0f} s"
+    if round(seconds) < 3600:
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes} min" + (f" {rest} s" if rest else "")
+    hours, rest = divmod(round(seconds / 60), 60)
+    return f"{hours} h" + (f" {rest} min" if rest else "")
+
+
+def _number(value: float | None) -> str:
+    """``fmt`` without exponents for large values (``12,346``, not ``1.23e+04``)."""
+    return f"{value:,.0f}" if value is not None and abs(value) >= 1000 else fmt(value)
+
+
+def _text(value: Any) -> str:
+    """A health value as escaped text: yes/no, a dash for none or empty, JSON for lists and objects."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return escape(json.dumps(value, default=str) if isinstance(value, (dict, list)) else str(value))
+
+
+def _facts(part: Mapping[str, Any], shown: Sequence[str]) -> str:
+    """The ``name: value`` pairs of a health entry not already ``shown``, empty ones left out."""
+    return " · ".join(f'{escape(str(k).replace("_", " "))}: {_text(v)}' for k, v in part.items()
+                      if k not in shown and v is not None and v != "")
+
+
+_BADGE = {"ok": "b-ok", "ready": "b-ok", "warming": "b-warn", "degraded": "b-warn",
+          "down": "b-err", "not ready": "b-err"}
+
+
+def _badge(state: str) -> str:
+    return f'<span class="badge {_BADGE.get(state, "b-info")}" data-state="{escape(state)}">{escape(state)}</span>'
+
+
+def _state(part: Mapping[str, Any]) -> str:
+    """``warming``, ``ready``, ``not ready``, or empty for a health entry that does not say."""
+    if part.get("warming"):
+        return "warming"
+    return ("ready" if part["ready"] else "not ready") if "ready" in part else ""
+
+
+def health_panel(health: Mapping[str, Any]) -> str:
+    """The tier-health section: the facts of ``/healthz``, one row per tier and per other entry."""
+    tiers = []
+    for tier, part in (health.get("tiers") or {}).items():
+        more = _facts(part, ("ready", "warming", "backend", "detail"))
+        tiers.append(f'<tr data-tier="{escape(str(tier))}"><td><b>{escape(str(tier))}</b></td>'
+                     f'<td>{_badge(_state(part) or "not ready")}</td><td>{_text(part.get("backend"))}</td>'
+                     f'<td>{_text(part.get("detail"))} <span class="rng">{more}</span></td></tr>')
+    others = []
+    for name, value in health.items():
+        if name in ("status", "tiers"):
+            continue
+        state = _state(value) if isinstance(value, Mapping) else ""
+        facts = (_facts(value, ("ready", "warming")) or "—") if isinstance(value, Mapping) else _text(value)
+        others.append(f'<tr data-part="{escape(str(name))}"><td>{escape(str(name).replace("_", " "))}</td>'
+                      f'<td>{_badge(state) if state else ""}</td><td colspan="2">{facts}</td></tr>')
+    return (f'<section id="health"><h2>Tier health {_badge(str(health.get("status", "unknown")))}</h2>'
+            '<p class="sub">The facts of <code>/healthz</code>, checked when this page was made.</p>'
+            '<table><thead><tr><th>tier</th><th>state</th><th>backend</th><th>detail</th></tr></thead>'
+            f'<tbody>{"".join(tiers)}{"".join(others)}</tbody></table></section>')
+
+
 def _charts(series: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(title, inline SVG) of the route-mix and energy charts."""
     import pygal
@@ -144,7 +242,7 @@ def _charts(series: Mapping[str, Any]) -> list[tuple[str, str]]:
     mix.x_labels = labels
     mix.x_labels_major = labels[:: max(1, len(labels) // 8)]
     for route in routes:
-        mix.add(route, [series["requests"][b].get(route, 0) for b in buckets])
+        mix.add("not routed" if route == UNROUTED else route, [series["requests"][b].get(route, 0) for b in buckets])
     pair = Style(background="white", plot_background="white", colors=("#2a9d8f", "#e76f51"))
     energy = pygal.Line(**common, style=pair, y_title="Wh", fill=False)
     energy.x_labels = labels
@@ -155,22 +253,24 @@ def _charts(series: Mapping[str, Any]) -> list[tuple[str, str]]:
             ("Energy: actual vs all-large counterfactual", energy.render(is_unicode=True))]
 
 
-def _cards(report: Mapping[str, Any]) -> str:
+def _cards(report: Mapping[str, Any], degraded: int) -> str:
     av, cf = report["avoided"], report["counterfactual"]
 
     def ranged(r: Mapping[str, Any], unit: str) -> str:
-        return f'{fmt(r["value"])} {unit} <span class="rng">({fmt(r["min"])}–{fmt(r["max"])})</span>'
+        return f'{_number(r["value"])} {unit} <span class="rng">({_number(r["min"])}–{_number(r["max"])})</span>'
 
     share = av["energy_share"]
+    degraded_share = f' <span class="rng">({degraded / report["requests"]:.0%})</span>' if report["requests"] else ""
     cards = [
         ("Requests", str(report["requests"])),
+        ("Degraded", f"{degraded}{degraded_share}"),
         ("Large-model calls avoided", f'{av["large_calls"]} <span class="rng">({av["large_calls_share"]:.0%})</span>'),
         ("Energy used", ranged(report["energy_wh"], "Wh")),
         ("All-large counterfactual", ranged(cf["energy_wh"], "Wh")),
         ("Energy avoided", ranged(av["energy_wh"], "Wh")
          + f' <span class="rng">{"—" if share is None else f"{share:.0%}"} of all-large</span>'),
         ("CO2e avoided", ranged(av["co2e_g"], "g")),
-        ("Money avoided", f'{fmt(av["cost_usd"])} USD'),
+        ("Money avoided", f'{_number(av["cost_usd"])} USD'),
     ]
     return "".join(f'<div class="card" data-card="{escape(t)}"><div class="lbl">{escape(t)}</div>'
                    f'<div class="big">{v}</div></div>' for t, v in cards)
@@ -199,18 +299,37 @@ def _history_rows(history: Sequence[Mapping[str, Any]]) -> str:
     return "".join(rows)
 
 
+def route_label(request: Mapping[str, Any]) -> str:
+    """The route cell: the tier that answered, or why none did (``not routed (failed before any tier, …)``)."""
+    forced = f'forced: {request["requested_model"]}' if request.get("forced") else ""
+    if request.get("route"):
+        return f'{request["route"]} (forced)' if forced else str(request["route"])
+    tried = [str(a.get("tier")) for a in request.get("attempts") or [] if isinstance(a, Mapping)]
+    why = f'no tier answered, tried {" → ".join(tried)}' if tried else "failed before any tier"
+    return f"not routed ({why}{', ' + forced if forced else ''})"
+
+
+def degraded_reasons(flags: Sequence[str] | None) -> list[str]:
+    """The reasons of a ledger row's ``degraded:…`` flags (``large-unavailable``: a cheaper tier answered)."""
+    return [flag.removeprefix(DEGRADED) for flag in flags or () if flag.startswith(DEGRADED)]
+
+
 def _request_rows(requests: Sequence[Mapping[str, Any]], store_text: bool) -> str:
     if not requests:
-        return f'<tr><td colspan="{10 if store_text else 9}">no requests yet</td></tr>'
+        return f'<tr><td colspan="{11 if store_text else 10}">no requests yet</td></tr>'
     rows = []
     for r in requests:
         large = r["scores"]["large"] if r["scores"] else None
         text = f'<td>{escape((r.get("prompt_text") or "")[:200])}</td>' if store_text else ""
+        code = f' <span class="rng">{escape(r["error_code"])}</span>' if r.get("error_code") else ""
+        degraded = ", ".join(escape(reason) for reason in degraded_reasons(r.get("flags")))
         rows.append(
-            f'<tr><td>{escape(r["created_at"][:19])}</td><td><code>{escape(r["request_id"][-12:])}</code></td>'
-            f'<td>{escape(r["requested_model"])}</td><td>{escape(str(r["route"]))}{" (forced)" if r["forced"] else ""}</td>'
-            f'<td class="n">{r["status"]}</td><td class="n">{r["escalations"]}</td><td class="n">{fmt(large)}</td>'
-            f'<td class="n">{fmt(r["energy_wh"])}</td><td class="n">{fmt(r["latency_ms"], 4)}</td>{text}</tr>')
+            f'<tr data-request="{escape(r["request_id"])}"><td>{escape(r["created_at"][:19])}</td>'
+            f'<td><code>{escape(r["request_id"][-12:])}</code></td><td>{escape(r["requested_model"])}</td>'
+            f'<td data-col="route">{escape(route_label(r))}</td><td class="n" data-col="status">{r["status"]}{code}</td>'
+            f'<td data-col="degraded">{degraded}</td><td class="n">{r["escalations"]}</td>'
+            f'<td class="n">{fmt(large)}</td><td class="n">{_number(r["energy_wh"])}</td>'
+            f'<td class="n" data-col="latency">{human_duration(r["latency_ms"])}</td>{text}</tr>')
     return "".join(rows)
 
 
@@ -229,9 +348,9 @@ def _client_links(clients: Sequence[str], current: str | None, hours: int) -> st
 
 def render_dashboard(*, report: Mapping[str, Any], series: Mapping[str, Any], thresholds: Mapping[str, Any],
                      history: Sequence[Mapping[str, Any]], requests: Sequence[Mapping[str, Any]],
-                     store_text: bool, hours: int, client: str | None = None,
-                     clients: Sequence[str] = ()) -> str:
-    """The dashboard page (of one client key when ``client`` is given)."""
+                     store_text: bool, hours: int, health: Mapping[str, Any], degraded: int = 0,
+                     client: str | None = None, clients: Sequence[str] = ()) -> str:
+    """The dashboard page (of one client key when ``client`` is given); ``health`` is ``Services.health()``."""
     charts = "".join(f'<div class="chart"><h3>{escape(title)}</h3>{_PYGAL_EXTRAS.sub("", svg)}</div>'
                      for title, svg in _charts(series))
     text_head = "<th>prompt</th>" if store_text else ""
@@ -247,11 +366,12 @@ def render_dashboard(*, report: Mapping[str, Any], series: Mapping[str, Any], th
 <p class="sub">Last {hours} hours{scope} · generated {escape(generated)} ·
 reports: <a href="/admin/report.html{query}">HTML</a> · <a href="/admin/report.json{query}">JSON</a> · <a href="/admin/report.csv{query}">CSV</a></p>
 {_client_links(clients, client, hours)}
-<div class="cards">{_cards(report)}</div>
+{health_panel(health)}
+<div class="cards">{_cards(report, degraded)}</div>
 <section><h2>Over time</h2><div class="charts">{charts}</div></section>
 <section id="thresholds"><h2>Thresholds</h2>
 <p class="sub">Version <b id="version">{version}</b>; every worker and replica picks a change up within
-{thresholds["poll_s"]:g} s. Persisted values override the config file.</p>
+{human_duration(thresholds["poll_s"] * 1000)}. Persisted values override the config file.</p>
 <form id="threshold-form" autocomplete="off">
 <table><tr><th>name</th><th>value</th><th>range</th><th>default</th><th>meaning</th></tr>
 {_threshold_rows(thresholds["thresholds"])}</table>
@@ -264,8 +384,8 @@ reports: <a href="/admin/report.html{query}">HTML</a> · <a href="/admin/report.
 <tbody id="history">{_history_rows(history)}</tbody></table>
 </section>
 <section><h2>Recent requests</h2>
-<table><tr><th>when (UTC)</th><th>request</th><th>model</th><th>route</th><th>status</th><th>escalations</th>
-<th>P(large)</th><th>energy (Wh)</th><th>latency (ms)</th>{text_head}</tr>
+<table><tr><th>when (UTC)</th><th>request</th><th>model</th><th>route</th><th>status</th><th>degraded</th>
+<th>escalations</th><th>P(large)</th><th>energy (Wh)</th><th>latency</th>{text_head}</tr>
 {_request_rows(requests, store_text)}</table></section>
 <script type="application/json" id="frugal-dashboard">{data}</script>
 <script>{_SCRIPT}</script>

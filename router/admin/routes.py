@@ -19,6 +19,7 @@ from router.admin.dashboard import (
     CONTENT_SECURITY_POLICY,
     chart_series,
     client_series,
+    degraded_count,
     render_dashboard,
     window_start,
 )
@@ -204,12 +205,15 @@ async def dashboard(request: Request, hours: Annotated[int, Query(ge=1, le=24 * 
         services.keys.admin(request)
     except AuthenticationError as exc:
         return error_response(exc, {"www-authenticate": 'Basic realm="Frugal admin", charset="UTF-8"'})
-    page = await asyncio.to_thread(_dashboard_page, services, _sync(request), hours, client)
+    health, parts = await asyncio.gather(  # /healthz's facts, gathered while the ledger is read
+        services.health(), asyncio.to_thread(_dashboard_parts, services, _sync(request), hours, client))
+    page = await asyncio.to_thread(render_dashboard, **parts, health=health)
     return HTMLResponse(page, headers={"content-security-policy": CONTENT_SECURITY_POLICY,
                                        "cache-control": "no-store"})
 
 
-def _dashboard_page(services: Any, sync: ThresholdSync, hours: int, client: str | None) -> str:
+def _dashboard_parts(services: Any, sync: ThresholdSync, hours: int, client: str | None) -> dict[str, Any]:
+    """What the dashboard shows from the ledger and the thresholds (``render_dashboard``'s arguments)."""
     from router.report import build_report
 
     ledger = services.ledger
@@ -221,12 +225,15 @@ def _dashboard_page(services: Any, sync: ThresholdSync, hours: int, client: str 
     hourly = hours <= 72
     series = (chart_series(engine, rollup, since, hourly) if client is None
               else client_series(engine, ledger.requests, since, hourly, client))
-    return render_dashboard(
-        report=build_report(ledger, since=since.replace(tzinfo=UTC), method={}, client=client),
-        series=series,
-        thresholds=thresholds_payload(services, sync),
-        history=[change.to_dict() for change in sync.repository.history(10)],
-        requests=[request_json(row, services.settings.store_text) for row in ledger.recent(20, client=client)],
-        store_text=services.settings.store_text, hours=hours, client=client,
-        clients=sorted(services.settings.auth.client_keys),
-    )
+    store_text = services.settings.store_text
+    return {
+        "report": build_report(ledger, since=since.replace(tzinfo=UTC), method={}, client=client),
+        "series": series,
+        "thresholds": thresholds_payload(services, sync),
+        "history": [change.to_dict() for change in sync.repository.history(10)],
+        "requests": [{**request_json(row, store_text), "attempts": row.attempts}
+                     for row in ledger.recent(20, client=client)],
+        "degraded": degraded_count(engine, ledger.requests, since, client),
+        "store_text": store_text, "hours": hours, "client": client,
+        "clients": sorted(services.settings.auth.client_keys),
+    }

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,13 @@ import httpx
 import pytest
 
 from tests.admin.conftest import ADMIN_KEY, DEFAULT_LARGE
-from tests.conftest import LiveServer, echo_settings
+from tests.conftest import ESCALATE, LiveServer, echo_settings
 
 CHROMIUM = os.environ.get("FRUGAL_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+#: A latency as the dashboard writes it: "3.4 ms", "412 ms", "3.2 s", "1 min 32 s".
+HUMAN_LATENCY = re.compile(r"\d+(\.\d)? (ms|s)|\d+ min( \d+ s)?")
 
 
 @pytest.fixture
@@ -34,12 +37,23 @@ def test_dashboard_renders_charts_and_its_form_changes_a_threshold(tmp_path: Pat
 
     from router.app import create_app
 
-    settings = echo_settings(tmp_path, auth={"admin_key": ADMIN_KEY})
+    # the large tier is the shipped litellm backend without a model: not configured, so it degrades to small
+    settings = echo_settings(tmp_path, auth={"admin_key": ADMIN_KEY}, large={"backend": "litellm"})
     admin = {"authorization": f"Bearer {ADMIN_KEY}"}
     with LiveServer(create_app(settings)) as server, sync_playwright() as playwright:
+        def chat(model: str, text: str) -> httpx.Response:
+            body = {"model": model, "messages": [{"role": "user", "content": text}]}
+            return httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=30)
+
         for text in ("Who wrote Hamlet?", "Fix the grammar: he go home", "Write a Rust HTTP server with tests"):
-            chat = {"model": "frugal-auto", "messages": [{"role": "user", "content": text}]}
-            assert httpx.post(f"{server.url}/v1/chat/completions", json=chat, timeout=30).status_code == 200
+            assert chat("frugal-auto", text).status_code == 200
+        # the search and small echoes both find this insufficient, so whatever the route it ends needing large
+        degraded = chat("frugal-auto", f"{ESCALATE}-2 prove the Riemann hypothesis")
+        assert degraded.status_code == 200 and degraded.headers["x-frugal-degraded"] == "large-unavailable"
+        assert chat("frugal-large", "Summarise War and Peace").status_code == 503  # forced: fails before any tier
+        rows = httpx.get(f"{server.url}/admin/requests", headers=admin, timeout=10).json()["requests"]
+        degraded_ids = [r["request_id"] for r in rows if any(f.startswith("degraded:") for f in r["flags"])]
+        assert degraded.json()["id"] in degraded_ids
         browser = playwright.chromium.launch(executable_path=chromium)
         try:
             for credentials in (None, {"username": "ops", "password": "wrong-key-123"}):
@@ -63,7 +77,27 @@ def test_dashboard_renders_charts_and_its_form_changes_a_threshold(tmp_path: Pat
                 assert box is not None and box["width"] > 200 and box["height"] > 150
             assert page.locator(".chart").nth(0).locator("rect.rect").count() >= 1  # stacked bars of the route mix
             assert page.locator(".chart").nth(1).locator("path.line").count() >= 2  # actual and counterfactual lines
-            assert page.locator("[data-card='Requests'] .big").inner_text() == "3"
+            assert page.locator("[data-card='Requests'] .big").inner_text() == "5"
+
+            health = page.locator("#health")  # the facts of /healthz: every tier, the missing large one not ready
+            expect(health.locator("h2 .badge")).to_have_text("degraded")
+            assert health.locator("tr[data-tier]").count() == 3
+            for tier in ("search", "small"):
+                expect(health.locator(f"tr[data-tier='{tier}'] .badge")).to_have_text("ready")
+            large = health.locator("tr[data-tier='large']")
+            expect(large.locator(".badge")).to_have_text("not ready")
+            expect(large).to_contain_text("no model configured")
+            expect(health.locator("tr[data-part='classifier'] .badge")).to_have_text("ready")
+
+            assert page.locator("[data-card='Degraded'] .big").inner_text().split()[0] == str(len(degraded_ids))
+            expect(page.locator(f"tr[data-request='{degraded.json()['id']}'] td[data-col='degraded']")
+                   ).to_have_text("large-unavailable")
+            unrouted = page.locator("td[data-col='route']", has_text="not routed")
+            expect(unrouted).to_have_text(["not routed (failed before any tier, forced: frugal-large)"])
+            latencies = page.locator("td[data-col='latency']").all_inner_texts()
+            assert len(latencies) == 5 and all(HUMAN_LATENCY.fullmatch(t) for t in latencies), latencies
+            text = page.locator("body").inner_text()
+            assert "e+0" not in text and "None" not in text
 
             field = page.locator("input[data-threshold='route.large']")
             page.fill("#reason", "browser test")
