@@ -8,10 +8,12 @@ TORCH  := torch==2.13.0
 # llama.cpp compiles for the host CPU (-march=native). On x86-64 it is built without AMX: its AMX kernels
 # crash (SIGSEGV in ggml_backend_amx_mul_mat) on this project's Sapphire Rapids CI machines, and a 135M
 # model gains nothing from them. pip's wheel cache ignores compiler flags, so the wheel goes to a
-# wheelhouse of our own, keyed by version and flags: built once per machine, reused afterwards.
+# wheelhouse of our own, keyed by version, flags and the CPU's own flags (a -march=native build dies with
+# SIGILL on a CPU that lacks what it was built for, e.g. when ~/.cache moves to another machine).
 LLAMA_CPP_VERSION := 0.3.36
 LLAMA_CPP_FLAGS   := $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16,)
-LLAMA_CPP_WHEELS  := $(HOME)/.cache/frugal/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(shell echo "$(LLAMA_CPP_FLAGS)" | md5sum | cut -c1-8)
+CPU_FLAGS_KEY     := $(shell grep -m1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null | md5sum | cut -c1-8)
+LLAMA_CPP_WHEELS  := $(HOME)/.cache/frugal/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(shell echo "$(LLAMA_CPP_FLAGS)" | md5sum | cut -c1-8)-$(CPU_FLAGS_KEY)
 
 .PHONY: install serve test test-fast bench lint clean-venv browser
 
@@ -30,8 +32,14 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet -e ".[test,dev]"
 	touch $(STAMP)
 
+# `make serve HOST=0.0.0.0 PORT=9000` passes flags; without them `frugal serve` reads FRUGAL_HOST / FRUGAL_PORT,
+# then config/frugal.yaml (127.0.0.1:8000). Only variables given on make's command line count, so a PORT
+# exported by the shell for something else never moves the server.
+SERVE_FLAGS := $(if $(filter command line,$(origin HOST)),--host $(HOST)) \
+               $(if $(filter command line,$(origin PORT)),--port $(PORT))
+
 serve: install
-	$(BIN)/frugal serve --host 127.0.0.1 --port 8000
+	$(BIN)/frugal serve $(strip $(SERVE_FLAGS))
 
 # The dashboard's browser test drives Debian's chromium through Playwright (never `playwright install`).
 browser:
@@ -39,6 +47,7 @@ browser:
 
 test: install browser
 	$(BIN)/python -m router.devtools.check_postgres
+	$(BIN)/python -m router.devtools.cpu_report
 	$(BIN)/python -m pytest -q -rs
 
 test-fast: install

@@ -141,12 +141,12 @@ def _live_thresholds(settings: Any, store: Any) -> Any:
 
 
 def _read_jsonl(path: Path) -> list[tuple[int, Any]]:
-    """(line number, parsed object) for each non-blank line; a clear error for a missing file or bad JSON."""
+    """(line number, parsed object) for each line that is not blank or a ``#`` comment; clear errors otherwise."""
     if not path.exists():
         raise FrugalError(f"file {path} does not exist")
     rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
+        if not line.strip() or line.lstrip().startswith("#"):
             continue
         try:
             rows.append((number, json.loads(line)))
@@ -195,7 +195,8 @@ def train(
 
 @app.command("eval")
 def evaluate(
-    data: Annotated[Path, typer.Option("--data", help="JSONL with `text` and `tier` per line")],
+    data: Annotated[Path, typer.Option("--data", help="JSONL with `text` and `tier` per line (e.g. "
+                                       "config/labelled.example.jsonl, which no training data holds)")],
     config: ConfigOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Evaluate the classifier and policy on labelled data; print JSON metrics."""
