@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from backends.base import Backend, Completion, CompletionRequest, Health, StreamEvent, TextDelta, Tier
+from router.core import Backend, Completion, CompletionRequest, Health, StreamEvent, TextDelta, Tier
 
 
 class EchoBackend(Backend):

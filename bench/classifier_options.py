@@ -32,7 +32,7 @@ from classifiers.evaluation import routing_metrics
 from classifiers.features import FEATURE_NAMES
 from classifiers.model import STATIC_DIR, read_manifest
 from classifiers.training import encode_views, load_training_rows, row_view
-from router.policy import Policy
+from router.core.policy import Policy
 
 THRESHOLDS = (0.1, 0.15, 0.2, 0.25)
 N_FEATURES = len(FEATURE_NAMES)  # surface features at the end of each input row; kept once in concat

@@ -95,7 +95,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Index SQuAD, pick gate-rejected questions, ask the small tier with passages, score the answers."""
     from search import _jsonl, answer_hit  # bench/search.py
 
-    from backends.base import CompletionRequest, Message
     from backends.config import TierConfig
     from backends.llamacpp import build
     from backends.search.compose import compose
@@ -104,6 +103,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     from backends.search.ingest import ingest_documents
     from backends.search.readers import RawDocument
     from backends.search.text import make_analyzer
+    from router.core import CompletionRequest, Message
 
     passages = _jsonl(args.squad / "passages.jsonl")
     questions = _jsonl(args.squad / "questions.jsonl")

@@ -52,9 +52,9 @@ def median(values: list[float]) -> float:
 
 
 async def bench_small(prompts: list[str], runs: int, max_tokens: int, watts: float) -> dict[str, object]:
-    from backends.base import Completion, CompletionRequest, Message, TextDelta
     from backends.config import TierConfig
     from backends.llamacpp import build
+    from router.core import Completion, CompletionRequest, Message, TextDelta
 
     small = build(TierConfig(backend="llamacpp"), tier="small", data_dir=ROOT)
     await small.start()
@@ -100,10 +100,10 @@ async def bench_small(prompts: list[str], runs: int, max_tokens: int, watts: flo
 
 
 async def bench_escalation(prompts: list[str], runs: int, max_tokens: int) -> dict[str, object]:
-    from backends.base import CompletionRequest, Message
     from backends.config import TierConfig
     from backends.litellm_backend import build as build_large
     from backends.llamacpp import build as build_small
+    from router.core import CompletionRequest, Message
     from tests.fixtures.llama_server import smollm2_path, start_llama_server, stop_process
 
     process, base_url = start_llama_server(smollm2_path())

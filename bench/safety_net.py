@@ -32,15 +32,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import classifier as shared  # bench/classifier.py: the same splits, fitting and decisions
 
-from backends.base import CompletionRequest, Message
 from backends.config import TierConfig
 from classifiers.config import shipped_model_dir
 from classifiers.encoders import StaticEncoder
 from classifiers.model import STATIC_DIR, read_manifest
 from classifiers.training import encode_views, load_training_rows, row_view
-from router.errors import BackendTimeoutError
-from router.policy import Policy
-from router.thresholds import all_specs
+from router.core import CompletionRequest, Message
+from router.core.errors import BackendTimeoutError
+from router.core.policy import Policy, all_specs
 
 GATE_SWEEP = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
 

@@ -29,7 +29,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from backends.base import CompletionRequest, Message
 from backends.search.backend import SearchOptions, TantivyBackend
 from backends.search.compose import compose
 from backends.search.gate import DEFAULT_MIN_CONFIDENCE, confidence, features
@@ -37,6 +36,7 @@ from backends.search.index import SearchIndex
 from backends.search.ingest import index_stats, ingest_documents, ingest_paths
 from backends.search.readers import RawDocument
 from backends.search.text import make_analyzer
+from router.core import CompletionRequest, Message
 
 DATA = ROOT.parent / "shared" / "data"
 THRESHOLDS = [round(t * 0.05, 2) for t in range(21)]

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from backends.base import Message
+from router.core import Message
 
 #: Characters of the last user turn the classifier reads (head and tail are kept when longer).
 MAX_TURN_CHARS = 2000

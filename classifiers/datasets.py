@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from backends.base import TIERS
-from router.errors import UnprocessableError
+from router.core import TIERS
+from router.core.errors import UnprocessableError
 
 log = logging.getLogger(__name__)
 

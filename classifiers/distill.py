@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from classifiers.encoders import STATIC_TABLE, STATIC_TOKENIZER, resolve_sentence_model
-from router.assets import AssetError, sha256_of
+from router.core.assets import AssetError, sha256_of
 
 log = logging.getLogger(__name__)
 

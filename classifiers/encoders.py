@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from classifiers.config import MINILM_ID, MINILM_PACKAGE, MINILM_SHA256
-from router.assets import AssetError, package_dir, sha256_of, verify_sha256
+from router.core.assets import AssetError, package_dir, sha256_of, verify_sha256
 
 log = logging.getLogger(__name__)
 

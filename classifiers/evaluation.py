@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import TIERS, Message
 from classifiers.model import Classifier
-from router.errors import UnprocessableError
-from router.policy import Policy
+from router.core import TIERS, Message
+from router.core.errors import UnprocessableError
+from router.core.policy import Policy
 
 _RANK: dict[str, int] = {tier: i for i, tier in enumerate(TIERS)}
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from classifiers.lexical import LexicalVocabulary
-from router.assets import AssetError
+from router.core.assets import AssetError
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

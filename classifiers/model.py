@@ -19,14 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import TIERS, Message
 from classifiers.config import ClassifierConfig
 from classifiers.conversation import ConversationView, conversation_view
 from classifiers.encoders import Encoder, SentenceTransformerEncoder, StaticEncoder
 from classifiers.features import FEATURE_NAMES, feature_matrix
 from classifiers.head import SoftmaxHead
-from router.assets import AssetError
-from router.errors import InvalidRequestError, UnprocessableError
+from router.core import TIERS, Message
+from router.core.assets import AssetError
+from router.core.errors import InvalidRequestError, UnprocessableError
 
 log = logging.getLogger(__name__)
 

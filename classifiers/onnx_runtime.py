@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from router.assets import AssetError, sha256_of
+from router.core.assets import AssetError, sha256_of
 
 log = logging.getLogger(__name__)
 

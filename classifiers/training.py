@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import TIERS, Message
 from classifiers.config import MINILM_ID
 from classifiers.conversation import ConversationView, conversation_view
 from classifiers.datasets import DEFAULT_CAP, Row, load_public, load_seed, summarise
@@ -34,8 +33,9 @@ from classifiers.evaluation import routing_metrics
 from classifiers.features import FEATURE_NAMES, feature_matrix
 from classifiers.head import SoftmaxHead, fit_head, fit_temperature
 from classifiers.model import FORMAT_VERSION, MANIFEST, STATIC_DIR, without_search
-from router.errors import UnprocessableError
-from router.policy import Policy
+from router.core import TIERS, Message
+from router.core.errors import UnprocessableError
+from router.core.policy import Policy
 
 log = logging.getLogger(__name__)
 

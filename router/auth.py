@@ -16,7 +16,7 @@ import secrets
 
 from fastapi import Request
 
-from router.errors import AuthenticationError, PermissionDeniedError
+from router.core.errors import AuthenticationError, PermissionDeniedError
 from router.settings import AuthConfig, SettingsError
 
 

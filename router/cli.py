@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from router.errors import FrugalError
+from router.core.errors import FrugalError
 
 app = typer.Typer(help="Frugal: answer each request with the cheapest sufficient tool.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -113,8 +113,8 @@ def classify(
     """Print the tier and scores for each input as one JSON line."""
     from classifiers import load_classifier
     from classifiers.evaluation import classify_line
-    from router.policy import Policy
-    from router.thresholds import ThresholdStore, all_specs, policy_values
+    from router.core.policy import Policy, all_specs, policy_values
+    from router.thresholds import ThresholdStore
 
     if (text is None) == (input_file is None):
         _fail(ValueError("give either TEXT or --input FILE.jsonl"))
@@ -202,9 +202,9 @@ def evaluate(
     """Evaluate the classifier and policy on labelled data; print JSON metrics."""
     from classifiers import load_classifier
     from classifiers.evaluation import evaluate as run_eval
-    from router.policy import Policy
+    from router.core.policy import Policy, all_specs, policy_values
     from router.services import prepare_environment
-    from router.thresholds import ThresholdStore, all_specs, policy_values
+    from router.thresholds import ThresholdStore
 
     try:
         settings = _settings(config, data_dir)
@@ -264,7 +264,8 @@ def index_stats_cmd(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> No
 @thresholds_app.command("show")
 def thresholds_show(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Print every threshold with its current value and valid range."""
-    from router.thresholds import ThresholdStore, all_specs
+    from router.core.policy import all_specs
+    from router.thresholds import ThresholdStore
 
     try:
         settings = _settings(config, data_dir)

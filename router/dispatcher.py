@@ -17,9 +17,8 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from backends.base import TIERS, Backend, Completion, CompletionRequest, Message, TextDelta, Tier
-from router.energy.estimate import Estimate
-from router.errors import (
+from router.core import NEXT_TIER, TIERS, Backend, Completion, CompletionRequest, Message, TextDelta, Tier
+from router.core.errors import (
     BackendTimeoutError,
     FrugalError,
     RateLimitError,
@@ -27,14 +26,16 @@ from router.errors import (
     TierUnavailableError,
     TierWarmingError,
 )
+from router.core.estimate import Estimate
+from router.core.policy import policy_values
 from router.outcome import Attempt, Outcome, frugal_headers
 from router.recording import RequestRecorder
-from router.thresholds import ThresholdStore, policy_values
+from router.thresholds import ThresholdStore
 
 log = logging.getLogger(__name__)
 
 HEALTH_TTL_S = 2.0
-NEXT_TIER: dict[Tier, Tier | None] = {"search": "small", "small": "large", "large": None}
+
 LARGE_UNAVAILABLE_HELP = (
     "the large tier is not available; configure it with FRUGAL_LARGE__MODEL (a litellm model string such as "
     "openai/gpt-4o-mini) and, for a self-hosted server, FRUGAL_LARGE__API_BASE, or set on_large_unavailable: degrade"

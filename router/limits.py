@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from router.errors import RateLimitError, TierSaturatedError
+from router.core.errors import RateLimitError, TierSaturatedError
 
 MAX_RETRY_AFTER_S = 60.0
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from backends.base import Tier
-from router.errors import ModelNotFoundError
+from router.core import Tier
+from router.core.errors import ModelNotFoundError
 from router.settings import FRUGAL_MODELS
 
 

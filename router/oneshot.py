@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from backends.base import CompletionRequest, Message
+from router.core import CompletionRequest, Message
 from router.dispatcher import RoutedRequest
 from router.models import resolve_model
 from router.outcome import Outcome

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from backends.base import Completion, Tier
-from router.energy.estimate import Estimate, Range
+from router.core import Completion, Tier
+from router.core.estimate import Estimate, Range
 
 
 @dataclass

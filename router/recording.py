@@ -13,8 +13,8 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from router.energy.estimate import Estimate
-from router.errors import FrugalError
+from router.core.errors import FrugalError
+from router.core.estimate import Estimate
 from router.ledger.row import LedgerRow
 from router.outcome import Attempt, Outcome
 

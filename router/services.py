@@ -14,12 +14,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import TIERS, Backend
 from backends.registry import build_backend
 from router.auth import KeyChecker
+from router.core import TIERS, Backend
+from router.core.policy import all_specs
 from router.dispatcher import Dispatcher
 from router.settings import Settings, SettingsError
-from router.thresholds import ThresholdStore, all_specs
+from router.thresholds import ThresholdStore
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +106,12 @@ def prepare_environment() -> None:
 def build_services(settings: Settings, *, load_classifier: bool = True) -> Services:
     """Build every component from ``settings``."""
     from classifiers import load_classifier as load
+    from router.core.policy import Policy
     from router.energy.estimator import EnergyEstimator
     from router.ledger.spool import SpooledLedger
     from router.ledger.store import Ledger
     from router.limits import Limits
     from router.metrics import Metrics
-    from router.policy import Policy
 
     prepare_environment()
     settings.data_dir.mkdir(parents=True, exist_ok=True)

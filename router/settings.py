@@ -24,8 +24,8 @@ from pydantic_settings import (
 
 from backends.config import TierConfig
 from classifiers.config import ClassifierConfig
+from router.core.errors import FrugalError
 from router.energy.config import EnergyConfig
-from router.errors import FrugalError
 
 DEFAULT_CONFIG_PATH = Path("config/frugal.yaml")
 FRUGAL_MODELS = {"frugal-auto": None, "frugal-search": "search", "frugal-small": "small", "frugal-large": "large"}

@@ -1,54 +1,16 @@
-"""The named thresholds the policy and the tier gates read, validated and swapped atomically.
+"""The live threshold values, validated against their specs (``router.core.policy``) and swapped atomically.
 
-Every threshold an admin may tune is declared here once with its range, so validation, the admin API,
-the CLI and the docs all list the same names. Updates replace the whole mapping at once: a request
-sees either the old values or the new ones, never a mix.
+Updates replace the whole mapping at once, and a request reads one snapshot (``values()``) for its whole
+life, so it sees either the old values or the new ones, never a mix.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 
-from router.errors import UnprocessableError
-
-
-@dataclass(frozen=True)
-class ThresholdSpec:
-    """One tunable threshold: its name, default, valid range and meaning."""
-
-    name: str
-    default: float
-    min: float
-    max: float
-    description: str
-
-    def to_dict(self) -> dict[str, object]:
-        """The spec as JSON."""
-        return {"name": self.name, "default": self.default, "min": self.min, "max": self.max,
-                "description": self.description}
-
-
-GATE_THRESHOLDS: tuple[ThresholdSpec, ...] = (
-    ThresholdSpec(
-        "search.min_confidence", 0.65, 0.0, 1.0,
-        "search answers with a retrieval confidence below this escalate to the next tier",
-    ),
-    ThresholdSpec(
-        "small.min_confidence", 0.5, 0.0, 1.0,
-        "small-model answers with a self-check confidence below this escalate to the large tier",
-    ),
-)
-
-
-def all_specs() -> tuple[ThresholdSpec, ...]:
-    """Every threshold: the routing policy's and the tier gates'."""
-    from router.policy import POLICY_THRESHOLDS
-
-    return tuple(POLICY_THRESHOLDS.values()) + GATE_THRESHOLDS
+from router.core.policy import ThresholdSpec, validate_thresholds
 
 
 class ThresholdStore:
@@ -71,28 +33,7 @@ class ThresholdStore:
 
     def validate(self, changes: Mapping[str, object]) -> dict[str, float]:
         """Check names and ranges of ``changes``; raise a 422 that lists the valid names and ranges."""
-        problems: list[str] = []
-        clean: dict[str, float] = {}
-        for name, raw in changes.items():
-            spec = self.specs.get(name)
-            if spec is None:
-                problems.append(f"unknown threshold {name!r}")
-                continue
-            try:
-                if isinstance(raw, bool):
-                    raise TypeError
-                value = float(raw)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                problems.append(f"{name} must be a number, got {raw!r}")
-                continue
-            if math.isnan(value) or not (spec.min <= value <= spec.max):
-                problems.append(f"{name}={value} is outside [{spec.min}, {spec.max}]")
-                continue
-            clean[name] = value
-        if problems:
-            valid = ", ".join(f"{s.name} [{s.min}, {s.max}]" for s in self.specs.values())
-            raise UnprocessableError(f"{'; '.join(problems)}. Valid thresholds: {valid}", param="thresholds")
-        return clean
+        return validate_thresholds(changes, self.specs)
 
     def replace(self, values: Mapping[str, float]) -> None:
         """Install a complete, already validated mapping (e.g. one loaded from shared storage)."""
@@ -111,9 +52,3 @@ class ThresholdStore:
             self._values = MappingProxyType(merged)
         return old, clean
 
-
-def policy_values(values: Mapping[str, float]) -> dict[str, float]:
-    """The subset of threshold values the routing policy reads."""
-    from router.policy import POLICY_THRESHOLDS
-
-    return {name: value for name, value in values.items() if name in POLICY_THRESHOLDS}

@@ -18,12 +18,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from backends.base import Backend, Completion, CompletionRequest, Health, StreamEvent, TextDelta, Tier
 from backends.search.compose import compose, render
 from backends.search.gate import DEFAULT_MIN_CONFIDENCE, confidence, explain
 from backends.search.index import SearchIndex, index_exists
 from backends.search.text import make_analyzer
-from router.errors import InvalidRequestError, TierUnavailableError
+from router.core import Backend, Completion, CompletionRequest, Health, StreamEvent, TextDelta, Tier
+from router.core.errors import InvalidRequestError, TierUnavailableError
 
 logger = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import Passage, Source
 from backends.search.query import QueryTerms, build_query, question_terms, weigh_terms
 from backends.search.text import split_sentences
+from router.core import Passage, Source
 
 RANK_PRIOR = 0.08
 SHORT_SENTENCE_WORDS = 12

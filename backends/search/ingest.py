@@ -21,7 +21,7 @@ from typing import Any
 from backends.search.index import SCHEMA_VERSION, WRITER_HEAP_BYTES, index_exists, open_index
 from backends.search.readers import SUPPORTED_SUFFIXES, RawDocument, Skip, read_path
 from backends.search.text import chunk_text, content_hash
-from router.errors import TierUnavailableError
+from router.core.errors import TierUnavailableError
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Choosing ``route.large`` and ``route.search`` from tier scores: pure arithmetic, no I/O.
 
-The policy (``router.policy``) sends a request to ``large`` when P(large) >= route.large, else to
+The policy (``router.core.policy``) sends a request to ``large`` when P(large) >= route.large, else to
 ``search`` when P(search) >= route.search, else to ``small``. Only the order of the scores matters, so
 the candidate thresholds are the cut points between neighbouring observed scores (the midpoint
 between two neighbours, 0-side and 1-side midpoints at the ends): every distinct routing the policy

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, MetaData, and_, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from router.admin.calibrate import TIERS, evaluate, optimise_labelled, scores_array, threshold_for_share
-from router.errors import LedgerUnavailableError, TierUnavailableError, UnprocessableError
+from router.core.errors import LedgerUnavailableError, TierUnavailableError, UnprocessableError
 from router.ledger.schema import requests_table
 
 DEFAULT_ENERGY_WH = {"search": 1e-5, "small": 2e-3, "large": 0.02}

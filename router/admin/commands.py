@@ -12,8 +12,9 @@ from typing import Any
 
 from router.admin.calibration import CalibrationRequest, run_calibration
 from router.admin.persistence import Change, ThresholdSync, open_repository
-from router.errors import UnprocessableError
-from router.thresholds import ThresholdStore, all_specs
+from router.core.errors import UnprocessableError
+from router.core.policy import all_specs
+from router.thresholds import ThresholdStore
 
 
 def cli_actor() -> str:

@@ -25,7 +25,7 @@ from urllib.parse import quote
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from router.errors import LedgerUnavailableError
+from router.core.errors import LedgerUnavailableError
 from router.ledger.schema import UNROUTED, hour_key
 from router.report.render import fmt
 

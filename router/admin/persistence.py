@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from router.errors import LedgerUnavailableError, UnprocessableError
+from router.core.errors import LedgerUnavailableError, UnprocessableError
 from router.thresholds import ThresholdStore
 
 log = logging.getLogger(__name__)

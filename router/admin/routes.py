@@ -25,7 +25,7 @@ from router.admin.dashboard import (
 )
 from router.admin.persistence import ThresholdSync
 from router.api.errors import error_response
-from router.errors import AuthenticationError, LedgerUnavailableError
+from router.core.errors import AuthenticationError, LedgerUnavailableError
 
 Tier = Literal["search", "small", "large"]
 

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from router.errors import FrugalError, UnprocessableError
+from router.core.errors import FrugalError, UnprocessableError
 
 log = logging.getLogger(__name__)
 

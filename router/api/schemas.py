@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from backends.base import Message
-from router.errors import InvalidRequestError
+from router.core import Message
+from router.core.errors import InvalidRequestError
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
 

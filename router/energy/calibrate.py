@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from router.errors import FrugalError
+from router.core.errors import FrugalError
 
 log = logging.getLogger(__name__)
 RAPL = Path("/sys/class/powercap")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from router.energy.estimate import Range
+from router.core.estimate import Range
 from router.energy.models_table import EnergyTableError, ModelSpec, ModelsTable
 
 

@@ -15,12 +15,12 @@ from collections import deque
 from typing import Any
 
 import router
+from router.core.errors import FrugalError
+from router.core.estimate import Estimate, Range
 from router.energy.config import EnergyConfig
 from router.energy.ecologits_adapter import EcoLogitsAdapter, ecologits_version
-from router.energy.estimate import Estimate, Range
 from router.energy.models_table import ModelsTable
 from router.energy.pricing import PriceBook
-from router.errors import FrugalError
 
 UNKNOWN_MODEL = "unknown_model"
 LONG_PROMPT = "long_prompt"

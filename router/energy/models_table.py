@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from router.errors import FrugalError
+from router.core.errors import FrugalError
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from router.energy.estimate import Estimate
+    from router.core.estimate import Estimate
 
 
 @dataclass

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from router.errors import LedgerUnavailableError
+from router.core.errors import LedgerUnavailableError
 from router.ledger.row import LedgerRow
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, MetaData, Table, create_engine, delete, event, se
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from router.errors import LedgerUnavailableError
+from router.core.errors import LedgerUnavailableError
 from router.ledger.migrations import backfill_rollup, migrate
 from router.ledger.row import LedgerRow
 from router.ledger.schema import (

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from router.energy.estimate import Range
-from router.errors import LedgerUnavailableError
+from router.core.errors import LedgerUnavailableError
+from router.core.estimate import Range
 from router.ledger.schema import ROLLUP_FLAGS, ROLLUP_SUMS, UNROUTED, hour_key
 from router.ledger.store import Ledger, to_utc_naive
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from router.policy import POLICY_THRESHOLDS
+from router.core.policy import POLICY_THRESHOLDS
 from tests.conftest import echo_settings
 
 ADMIN_KEY = "test-admin-key-0123"

@@ -103,7 +103,7 @@ def test_threshold_for_share_hits_the_closest_reachable_share(target: float, thr
 
 
 def test_route_is_the_policy() -> None:
-    from router.policy import Policy
+    from router.core.policy import Policy
 
     rng = random.Random(3)
     rows = [dict(zip(("search", "small", "large"), _simplex(rng), strict=True)) for _ in range(300)]

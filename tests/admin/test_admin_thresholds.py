@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from router.thresholds import all_specs
+from router.core.policy import all_specs
 from tests.admin.conftest import DEFAULT_LARGE, app_client, wait_for
 
 CHAT = {"model": "frugal-auto", "messages": [{"role": "user", "content": "Fix the grammar: he go to school yesterday"}]}

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import Completion, CompletionRequest, Message, TextDelta
 from backends.config import TierConfig
 from backends.litellm_backend import LiteLLMBackend, build
 from backends.llamacpp import build as build_llamacpp
-from router.errors import BackendTimeoutError, RateLimitError, TierUnavailableError, UpstreamError
+from router.core import Completion, CompletionRequest, Message, TextDelta
+from router.core.errors import BackendTimeoutError, RateLimitError, TierUnavailableError, UpstreamError
 from tests.fixtures.llama_server import FAULT_ANSWER, SLOW_SECONDS, FaultServer, free_port
 
 LOCAL_MODEL = "openai/smollm2-135m"

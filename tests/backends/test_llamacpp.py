@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import Completion, CompletionRequest, Message, Passage, Source, TextDelta
 from backends.config import TierConfig
 from backends.llamacpp import LlamaCppBackend, build
 from backends.llamacpp_setup import SMOLLM2_SHA256, amx_warning
-from router.errors import BackendTimeoutError, ContextLengthError, RateLimitError, TierUnavailableError
+from router.core import Completion, CompletionRequest, Message, Passage, Source, TextDelta
+from router.core.errors import BackendTimeoutError, ContextLengthError, RateLimitError, TierUnavailableError
 
 pytestmark = pytest.mark.slow
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backends.base import Message
 from classifiers import ClassifierConfig, load_classifier
 from classifiers.conversation import MAX_TURN_CHARS, conversation_view
-from router.policy import Policy
+from router.core import Message
+from router.core.policy import Policy
 
 
 def test_single_turn_is_the_last_user_message() -> None:

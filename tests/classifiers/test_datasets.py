@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from classifiers.datasets import PUBLIC_SOURCES, dataset_of, dolly_review_sample, load_public, summarise
-from router.errors import UnprocessableError
+from router.core.errors import UnprocessableError
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:

@@ -9,8 +9,8 @@ import pytest
 
 from classifiers import ClassifierConfig, load_classifier
 from classifiers.evaluation import classify_line, evaluate, routing_metrics
-from router.errors import UnprocessableError
-from router.policy import Policy
+from router.core.errors import UnprocessableError
+from router.core.policy import Policy
 
 
 def test_routing_metrics_by_hand() -> None:

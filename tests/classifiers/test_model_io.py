@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import Message
 from classifiers import ClassifierConfig, load_classifier
-from router.assets import AssetError
-from router.errors import InvalidRequestError, UnprocessableError
+from router.core import Message
+from router.core.assets import AssetError
+from router.core.errors import InvalidRequestError, UnprocessableError
 
 
 def test_round_trip_predicts_probabilities(tiny_model: Path) -> None:

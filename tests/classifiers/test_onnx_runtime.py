@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends.base import Message
 from classifiers import ClassifierConfig, encoders, load_classifier
 from classifiers.config import MINILM_SHA256
 from classifiers.encoders import (
@@ -17,8 +16,9 @@ from classifiers.encoders import (
     resolve_runtime,
 )
 from classifiers.onnx_runtime import ONNX_FILE, export_folder, onnx_runtime_available
-from router.assets import AssetError
-from router.policy import Policy
+from router.core import Message
+from router.core.assets import AssetError
+from router.core.policy import Policy
 from tests.classifiers.test_shipped_model import CLEAR_CASES, PREVIOUS_LARGE_EXCHANGE
 
 TEXTS = [*CLEAR_CASES, "ok", "Refactor this service: " + "def handler(event):\n    return event['body']\n" * 40]

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from backends.base import Message
 from classifiers import ClassifierConfig, load_classifier
 from classifiers.config import MINILM_SHA256, shipped_model_dir
 from classifiers.datasets import PUBLIC_SOURCES
 from classifiers.features import FEATURE_NAMES
 from classifiers.head import SoftmaxHead
-from router.assets import sha256_of
-from router.policy import POLICY_THRESHOLDS, Policy
+from router.core import Message
+from router.core.assets import sha256_of
+from router.core.policy import POLICY_THRESHOLDS, Policy
 
 PREVIOUS_LARGE_EXCHANGE = [
     Message("user", "Compare microservices and monoliths for a 5-person startup."),

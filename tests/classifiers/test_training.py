@@ -11,7 +11,7 @@ import pytest
 from classifiers.config import shipped_model_dir
 from classifiers.features import FEATURE_NAMES
 from classifiers.training import train
-from router.errors import UnprocessableError
+from router.core.errors import UnprocessableError
 
 
 def test_training_writes_manifest_head_and_static_table(tiny_model: Path) -> None:

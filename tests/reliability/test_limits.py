@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from router.errors import RateLimitError, TierSaturatedError
+from router.core.errors import RateLimitError, TierSaturatedError
 from router.limits import Limiter
 from tests.conftest import LiveServer, echo_settings
 

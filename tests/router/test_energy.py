@@ -199,8 +199,8 @@ def test_config_rejects_inconsistent_bounds_and_unknown_zones() -> None:
 def test_calibrate_power_without_codecarbon_says_what_to_install() -> None:
     import importlib.util
 
+    from router.core.errors import FrugalError
     from router.energy.calibrate import INSTALL_HINT, calibrate_power
-    from router.errors import FrugalError
 
     if importlib.util.find_spec("codecarbon") is not None:
         with pytest.raises(FrugalError, match="at least 2 seconds"):

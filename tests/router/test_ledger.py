@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from router.errors import LedgerUnavailableError
+from router.core.errors import LedgerUnavailableError
 from router.ledger.migrations import MIGRATIONS, applied, migrate
 from router.ledger.row import LedgerRow
 from router.ledger.store import Ledger

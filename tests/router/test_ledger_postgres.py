@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 from test_ledger import T0, sample_row
 from test_report import check_known_totals, known_rows
 
-from router.errors import LedgerUnavailableError
+from router.core.errors import LedgerUnavailableError
 from router.ledger.migrations import MIGRATIONS, applied, migrate
 from router.ledger.store import Ledger
 from router.report import build_report

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from router.errors import UnprocessableError
-from router.policy import POLICY_THRESHOLDS, Policy
+from router.core.errors import UnprocessableError
+from router.core.policy import POLICY_THRESHOLDS, Policy
 
 
 @dataclass
@@ -53,7 +53,7 @@ def test_defaults_apply_when_not_given() -> None:
 
 
 def test_policy_declares_the_shared_threshold_specs() -> None:
-    from router.thresholds import ThresholdSpec, all_specs
+    from router.core.policy import ThresholdSpec, all_specs
 
     assert all(isinstance(spec, ThresholdSpec) for spec in POLICY_THRESHOLDS.values())
     declared = {spec.name: spec for spec in all_specs()}

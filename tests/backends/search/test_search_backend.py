@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import Completion, CompletionRequest, Message, TextDelta
 from backends.config import TierConfig
 from backends.registry import build_backend
 from backends.search.backend import SearchOptions, TantivyBackend, build
 from backends.search.ingest import build_demo_index, ingest_paths
-from router.errors import InvalidRequestError, TierUnavailableError
+from router.core import Completion, CompletionRequest, Message, TextDelta
+from router.core.errors import InvalidRequestError, TierUnavailableError
 
 
 def ask(backend: TantivyBackend, question: str, min_confidence: float | None = None) -> Completion:

@@ -119,7 +119,7 @@ def test_demo_index_is_built_once_and_never_over_an_operator_index(tmp_path: Pat
 
 def test_a_second_writer_gets_a_clear_error(tmp_path: Path, corpus: Path) -> None:
     from backends.search.index import WRITER_HEAP_BYTES, open_index
-    from router.errors import TierUnavailableError
+    from router.core.errors import TierUnavailableError
 
     ingest_paths(tmp_path / "idx", [corpus], progress=False)
     holder = open_index(tmp_path / "idx").writer(WRITER_HEAP_BYTES, 1)

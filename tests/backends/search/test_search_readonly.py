@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import CompletionRequest, Message
 from backends.search.backend import SearchOptions, TantivyBackend
 from backends.search.index import open_index
 from backends.search.ingest import ingest_paths
+from router.core import CompletionRequest, Message
 
 
 def _mount_read_only(source: Path, target: Path) -> str | None:

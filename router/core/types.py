@@ -1,20 +1,12 @@
-"""The Backend contract: one required method, ``complete``; the base class owns the rest.
+"""The values that cross every layer: messages, the request a tier answers, its completion, stream deltas.
 
-A backend answers a request for one tier and judges its own answer (``Completion.sufficient``):
-the dispatcher escalates to the next tier when a backend says its answer is not good enough.
-Streaming defaults to one delta holding the whole answer; backends that can stream token by token
-override ``stream``. Backends are async; CPU-bound ones run their work in a thread.
+Plain dataclasses with no behaviour beyond small helpers, so that backends, classifiers and the router
+can share them without importing each other.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal
-
-Tier = Literal["search", "small", "large"]
-TIERS: tuple[Tier, ...] = ("search", "small", "large")
 
 
 @dataclass(frozen=True)
@@ -101,44 +93,3 @@ class TextDelta:
 
 
 StreamEvent = TextDelta | Completion
-
-
-@dataclass(frozen=True)
-class Health:
-    """Whether a backend can answer now, and why not."""
-
-    ready: bool
-    detail: str = ""
-    warming: bool = False  # still loading at start-up: not ready yet, and not broken
-
-
-class Backend(ABC):
-    """Answers requests for one tier. Subclasses implement ``complete``; the rest has defaults."""
-
-    tier: Tier
-    name: str
-
-    def __init__(self, *, tier: Tier, name: str) -> None:
-        self.tier = tier
-        self.name = name
-
-    @abstractmethod
-    async def complete(self, request: CompletionRequest) -> Completion:
-        """Answer the request in full and judge the answer's sufficiency."""
-
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
-        """Yield text deltas, then the final ``Completion`` (whose text is the whole answer)."""
-        completion = await self.complete(request)
-        if completion.text:
-            yield TextDelta(completion.text)
-        yield completion
-
-    async def start(self) -> None:
-        """Load what the first request would otherwise wait for (idempotent); the default loads nothing."""
-
-    async def health(self) -> Health:
-        """Report readiness; the default is always ready."""
-        return Health(ready=True)
-
-    async def aclose(self) -> None:
-        """Release resources (models, clients, index readers)."""

@@ -11,7 +11,7 @@ import hashlib
 import importlib.util
 from pathlib import Path
 
-from router.errors import FrugalError
+from router.core.errors import FrugalError
 
 
 class AssetError(FrugalError):
