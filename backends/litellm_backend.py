@@ -40,10 +40,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from backends.prompting import DEFAULT_MAX_PASSAGE_CHARS, chat_messages
-from backends.sufficiency import DEFAULT_MIN_CONFIDENCE, judge_answer
+from backends.litellm_setup import LiteLLMOptions, Target, is_malformed, retry_after_of, unreachable
+from backends.prompting import chat_messages
+from backends.sufficiency import judge_answer
 from router.core import Backend, Completion, CompletionRequest, Health, StreamEvent, TextDelta, Tier
 from router.core.errors import (
     BackendTimeoutError,
@@ -62,29 +63,6 @@ _KEY_LIKE = re.compile(r"\b(?:sk|pk|key)-[A-Za-z0-9_\-]{12,}|(?<=Bearer )[A-Za-z
 TOKENS_ESTIMATED = "tokens_estimated"  # the provider sent no usage: litellm's tokenizer for the model counted them
 
 
-class Target(BaseModel):
-    """One model to call: the primary or a fallback."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str
-    api_base: str | None = None
-    api_key_env: str | None = None
-
-
-class LiteLLMOptions(BaseModel):
-    """``options`` of a litellm tier."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    fallbacks: list[str | Target] = Field(default_factory=list, description="tried in order when a target fails")
-    num_retries: int = Field(default=0, ge=0, le=10, description="litellm retries per target")
-    health_probe: bool = Field(default=True, description="GET {api_base}/models in health()")
-    min_confidence: float = Field(default=DEFAULT_MIN_CONFIDENCE, ge=0, le=1, description="non-large tiers only")
-    max_passage_chars: int = Field(default=DEFAULT_MAX_PASSAGE_CHARS, ge=100)
-    extra_params: dict[str, Any] = Field(default_factory=dict, description="passed to litellm.acompletion")
-
-
 def _litellm() -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     try:
@@ -93,43 +71,6 @@ def _litellm() -> Any:
         raise TierUnavailableError("litellm is not installed: pip install litellm") from exc
     litellm.suppress_debug_info = True
     return litellm
-
-
-def _retry_after(exc: Exception) -> float | None:
-    for holder in (getattr(exc, "response", None), exc):
-        headers = getattr(holder, "headers", None) or getattr(holder, "litellm_response_headers", None)
-        if headers is not None:
-            try:
-                value = headers.get("retry-after") or headers.get("Retry-After")
-            except AttributeError:
-                value = None
-            if value:
-                try:
-                    return float(value)
-                except ValueError:
-                    return None
-    return None
-
-
-def _unreachable(exc: BaseException) -> bool:
-    """Whether the cause chain shows the server could not be reached (litellm reports it as a 500)."""
-    import httpx
-
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, (httpx.ConnectError, ConnectionError)):
-            return True
-        if type(current).__name__ == "APIConnectionError" and type(current).__module__.startswith("openai"):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def _is_malformed(detail: str) -> bool:
-    lowered = detail.lower()
-    return any(marker in lowered for marker in ("expecting value", "json", "unterminated string", "validation error"))
 
 
 class LiteLLMBackend(Backend):
@@ -142,14 +83,14 @@ class LiteLLMBackend(Backend):
         targets: list[Target],
         options: LiteLLMOptions,
         timeout_s: float = 60.0,
-        max_concurrency: int = 4,
         name: str = "litellm",
     ) -> None:
         super().__init__(tier=tier, name=name)
         self.targets = targets
         self.options = options
         self.timeout_s = timeout_s
-        self._slots = asyncio.Semaphore(max_concurrency)
+        self._probe_client: Any = None  # one httpx client for every health probe, closed by aclose()
+        self._probe_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def configured(self) -> bool:
@@ -195,7 +136,7 @@ class LiteLLMBackend(Backend):
         if isinstance(exc, litellm.Timeout):
             return BackendTimeoutError(f"{where} did not answer within {self.timeout_s:g}s ({self.tier}.timeout_s)")
         if isinstance(exc, litellm.RateLimitError):
-            return RateLimitError(f"{where} is rate limited: {detail}", retry_after=_retry_after(exc))
+            return RateLimitError(f"{where} is rate limited: {detail}", retry_after=retry_after_of(exc))
         status = getattr(exc, "status_code", None)
         if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)) or status in (401, 403):
             return UpstreamError(f"{where} rejected the API key; check {setting}: {detail}",
@@ -207,9 +148,9 @@ class LiteLLMBackend(Backend):
             return UpstreamError(f"{where} refused the request; check {self.tier}.model, {self.tier}.api_base and "
                                  f"{self.tier}.options: {detail}", param=f"{self.tier}.model")
         if isinstance(exc, (litellm.ServiceUnavailableError, litellm.BadGatewayError, litellm.APIConnectionError)) or (
-                _unreachable(exc)):
+                unreachable(exc)):
             return TierUnavailableError(f"cannot reach the {where}; check that it runs and {self.tier}.api_base: {detail}")
-        if isinstance(exc, litellm.InternalServerError) and _is_malformed(detail):
+        if isinstance(exc, litellm.InternalServerError) and is_malformed(detail):
             return UpstreamError(f"{where} sent a malformed answer: {detail}")
         if isinstance(exc, litellm.InternalServerError):
             return UpstreamError(f"{where} failed with a server error: {detail}")
@@ -272,89 +213,86 @@ class LiteLLMBackend(Backend):
             completion.confidence = 1.0
         return completion
 
-    async def _acquire(self) -> None:
+    def _check_configured(self) -> None:
         if not self.configured:
             raise TierUnavailableError(self._not_configured())
-        await self._slots.acquire()
+
+    def time_budget_s(self, timeout_s: float) -> float:
+        """Every target's own budget (its retries and a 5 s margin included), so that fallbacks get their time."""
+        return len(self.targets or [None]) * (timeout_s * (self.options.num_retries + 1) + 5.0)
 
     async def complete(self, request: CompletionRequest) -> Completion:
         """Ask each target in turn until one answers; raise the last target's mapped error."""
         litellm = _litellm()
-        await self._acquire()
-        try:
-            error: FrugalError | None = None
-            for target in self.targets:
-                key = None
-                try:
-                    key = self._key(target)
-                    budget = self.timeout_s * (self.options.num_retries + 1) + 5.0
-                    response = await asyncio.wait_for(
-                        litellm.acompletion(**self._params(target, request, key)), budget)
-                    choice = response.choices[0]
-                    text = choice.message.content or ""
-                    usage = getattr(response, "usage", None)
-                    return self._completion(request, target, text, choice.finish_reason,
-                                            *self._tokens(litellm, target, request, text, usage))
-                except FrugalError as exc:
-                    error = exc
-                except Exception as exc:  # noqa: BLE001 - every provider failure is mapped, none escapes raw
-                    error = self.map_error(exc, target, key)  # not chained: the raw error may carry the key
-                logger.warning("%s tier: %s failed (%s)%s", self.tier, target.model, type(error).__name__,
-                               "; trying the next fallback" if target is not self.targets[-1] else "")
-            assert error is not None
-            raise error
-        finally:
-            self._slots.release()
+        self._check_configured()
+        error: FrugalError | None = None
+        for target in self.targets:
+            key = None
+            try:
+                key = self._key(target)
+                budget = self.timeout_s * (self.options.num_retries + 1) + 5.0
+                response = await asyncio.wait_for(
+                    litellm.acompletion(**self._params(target, request, key)), budget)
+                choice = response.choices[0]
+                text = choice.message.content or ""
+                usage = getattr(response, "usage", None)
+                return self._completion(request, target, text, choice.finish_reason,
+                                        *self._tokens(litellm, target, request, text, usage))
+            except FrugalError as exc:
+                error = exc
+            except Exception as exc:  # noqa: BLE001 - every provider failure is mapped, none escapes raw
+                error = self.map_error(exc, target, key)  # not chained: the raw error may carry the key
+            logger.warning("%s tier: %s failed (%s)%s", self.tier, target.model, type(error).__name__,
+                           "; trying the next fallback" if target is not self.targets[-1] else "")
+        assert error is not None
+        raise error
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         """Stream from the first target that starts answering; fall back only before the first delta."""
         litellm = _litellm()
-        await self._acquire()
-        try:
-            error: FrugalError | None = None
-            for target in self.targets:
-                key = None
-                started_output = False
-                try:
-                    key = self._key(target)
-                    params = self._params(target, request, key)
-                    params.update(stream=True, stream_options={"include_usage": True})
-                    response = await asyncio.wait_for(litellm.acompletion(**params), self.timeout_s + 5.0)
-                    deadline = time.monotonic() + self.timeout_s
-                    pieces: list[str] = []
-                    finish, usage = None, None
-                    iterator = response.__aiter__()
-                    while True:
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0:
-                            raise TimeoutError
-                        try:
-                            chunk = await asyncio.wait_for(iterator.__anext__(), remaining)
-                        except StopAsyncIteration:
-                            break
-                        usage = getattr(chunk, "usage", None) or usage
-                        for choice in chunk.choices or []:
-                            content = getattr(choice.delta, "content", None)
-                            if content:
-                                started_output = True
-                                pieces.append(content)
-                                yield TextDelta(content)
-                            finish = choice.finish_reason or finish
-                    text = "".join(pieces)
-                    yield self._completion(request, target, text, finish,
-                                           *self._tokens(litellm, target, request, text, usage))
-                    return
-                except FrugalError as exc:
-                    error = exc
-                except Exception as exc:  # noqa: BLE001 - every provider failure is mapped, none escapes raw
-                    error = self.map_error(exc, target, key)  # not chained: the raw error may carry the key
-                if started_output:
-                    raise error
-                logger.warning("%s tier: %s failed to stream (%s)", self.tier, target.model, type(error).__name__)
-            assert error is not None
-            raise error
-        finally:
-            self._slots.release()
+        self._check_configured()
+        error: FrugalError | None = None
+        for target in self.targets:
+            key = None
+            started_output = False
+            try:
+                key = self._key(target)
+                params = self._params(target, request, key)
+                params.update(stream=True, stream_options={"include_usage": True})
+                response = await asyncio.wait_for(litellm.acompletion(**params), self.timeout_s + 5.0)
+                deadline = time.monotonic() + self.timeout_s
+                pieces: list[str] = []
+                finish, usage = None, None
+                iterator = response.__aiter__()
+                while True:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError
+                    try:
+                        chunk = await asyncio.wait_for(iterator.__anext__(), remaining)
+                    except StopAsyncIteration:
+                        break
+                    usage = getattr(chunk, "usage", None) or usage
+                    for choice in chunk.choices or []:
+                        content = getattr(choice.delta, "content", None)
+                        if content:
+                            started_output = True
+                            pieces.append(content)
+                            yield TextDelta(content)
+                        finish = choice.finish_reason or finish
+                text = "".join(pieces)
+                yield self._completion(request, target, text, finish,
+                                       *self._tokens(litellm, target, request, text, usage))
+                return
+            except FrugalError as exc:
+                error = exc
+            except Exception as exc:  # noqa: BLE001 - every provider failure is mapped, none escapes raw
+                error = self.map_error(exc, target, key)  # not chained: the raw error may carry the key
+            if started_output:
+                raise error
+            logger.warning("%s tier: %s failed to stream (%s)", self.tier, target.model, type(error).__name__)
+        assert error is not None
+        raise error
 
     async def health(self) -> Health:
         """Not ready without a model, a key, or (when ``api_base`` is set) a reachable server."""
@@ -370,12 +308,20 @@ class LiteLLMBackend(Backend):
         import httpx
 
         url = primary.api_base.rstrip("/") + "/models"
+        loop = asyncio.get_running_loop()
+        if self._probe_client is None or self._probe_loop is not loop:  # a client belongs to one event loop
+            self._probe_client, self._probe_loop = httpx.AsyncClient(timeout=min(5.0, self.timeout_s)), loop
         try:
-            async with httpx.AsyncClient(timeout=min(5.0, self.timeout_s)) as client:
-                response = await client.get(url)
+            response = await self._probe_client.get(url)
         except httpx.HTTPError as exc:
             return Health(ready=False, detail=f"cannot reach {url} for {primary.model}: {type(exc).__name__}")
         return Health(ready=True, detail=f"{primary.model} at {primary.api_base} reachable (HTTP {response.status_code})")
+
+    async def aclose(self) -> None:
+        """Close the health-probe client."""
+        if self._probe_client is not None:
+            await self._probe_client.aclose()
+            self._probe_client = None
 
 
 def warm_imports() -> None:
@@ -398,5 +344,4 @@ def build(config: Any, *, tier: Tier, data_dir: Path) -> LiteLLMBackend:
         raise ValueError(f"{tier}.options.fallbacks is set but {tier}.model is not; set the primary model first")
     if targets:
         warm_imports()
-    return LiteLLMBackend(tier=tier, targets=targets, options=options, timeout_s=config.timeout_s,
-                          max_concurrency=config.max_concurrency)
+    return LiteLLMBackend(tier=tier, targets=targets, options=options, timeout_s=config.timeout_s)

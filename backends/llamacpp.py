@@ -5,8 +5,8 @@ server would add, and its CPU time can be measured directly for the energy estim
 operators are in docs/MODELS.md; the choices that shape this module:
 
 - Nothing loads at import or construction; ``start()`` (called by ``health()``) verifies the sha256
-  and loads. One ``Llama`` per concurrency slot (default 1); requests queue on a semaphore and get a
-  429 with ``retry_after`` after ``options.queue_timeout_s``.
+  and loads. One ``Llama`` per concurrency slot (default 1), handed out from a pool; admission, the
+  wait queue and the 429 are the router's (``limits``, ``router.tier_runner``), not this backend's.
 - The prompt is rendered with the GGUF's chat template and counted with the model's tokenizer;
   passages that do not fit are dropped, ``max_tokens`` shrinks to the room left, and a prompt that
   leaves no room is a 400 ``ContextLengthError``.
@@ -32,9 +32,8 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -44,6 +43,7 @@ from backends.llamacpp_setup import (
     amx_warning,
     resolve_model_path,
 )
+from backends.llamacpp_slots import GenerationRun, ModelSlot, in_own_thread
 from backends.prompting import FittedPrompt, fit_prompt
 from backends.sufficiency import judge_answer
 from router.core import (
@@ -51,7 +51,6 @@ from router.core import (
     Completion,
     CompletionRequest,
     Health,
-    Passage,
     StreamEvent,
     TextDelta,
     Tier,
@@ -61,50 +60,10 @@ from router.core.errors import (
     ContextLengthError,
     FrugalError,
     InvalidRequestError,
-    RateLimitError,
     TierUnavailableError,
 )
 
 logger = logging.getLogger(__name__)
-_T = TypeVar("_T")
-
-@dataclass
-class _Run:
-    """What one generation produced, measured in its worker thread."""
-
-    text: str = ""
-    finish_reason: str = "stop"
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cpu_seconds: float = 0.0
-    mean_logprob: float | None = None
-    timed_out: bool = False
-    logprobs: list[float] = field(default_factory=list)
-    passages: list[Passage] = field(default_factory=list)
-
-
-class _Slot:
-    """One loaded model, its chat formatter and the one thread that runs it; one request at a time."""
-
-    def __init__(self, llm: Any, formatter: Any, thread: ThreadPoolExecutor) -> None:
-        self.llm = llm
-        self.formatter = formatter
-        self.thread = thread
-
-    def close(self) -> None:
-        """Free the model and stop its thread."""
-        self.llm.close()
-        self.thread.shutdown(wait=False)
-
-
-async def _in_own_thread(function: Callable[..., _T], *args: Any) -> _T:
-    """Run ``function`` on a fresh single-thread executor that becomes the slot's thread."""
-    thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp-slot")
-    try:
-        return await asyncio.get_running_loop().run_in_executor(thread, function, thread, *args)
-    except BaseException:
-        thread.shutdown(wait=False)
-        raise
 
 
 class LlamaCppBackend(Backend):
@@ -128,12 +87,10 @@ class LlamaCppBackend(Backend):
         self.expected_sha256 = expected_sha256
         self.timeout_s = timeout_s
         self.max_concurrency = max_concurrency
-        self._slots = asyncio.Semaphore(max_concurrency)
-        self._free: list[_Slot] = []
+        self._free: asyncio.Queue[ModelSlot] = asyncio.Queue()
         self._loaded = 0
         self._load_lock = asyncio.Lock()
         self._load_error: FrugalError | None = None
-        self._mean_seconds = 1.0
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -145,13 +102,13 @@ class LlamaCppBackend(Backend):
             if self._load_error is not None:
                 raise self._load_error
             try:
-                self._free.append(await _in_own_thread(self._load_slot, True))
+                self._free.put_nowait(await in_own_thread(self._load_slot, True))
                 self._loaded = 1
             except FrugalError as exc:
                 self._load_error = TierUnavailableError(f"{self.tier} tier: {exc.message}")
                 raise self._load_error from exc
             while self._loaded < self.max_concurrency:  # every slot now, so that no concurrent request loads one
-                self._free.append(await _in_own_thread(self._load_slot, False))
+                self._free.put_nowait(await in_own_thread(self._load_slot, False))
                 self._loaded += 1
 
     @property
@@ -159,7 +116,7 @@ class LlamaCppBackend(Backend):
         """Whether the model is loading right now for the first time."""
         return not self._loaded and self._load_error is None and self._load_lock.locked()
 
-    def _load_slot(self, thread: ThreadPoolExecutor, verify: bool) -> _Slot:
+    def _load_slot(self, thread: ThreadPoolExecutor, verify: bool) -> ModelSlot:
         from router.core.assets import verify_sha256
 
         try:
@@ -198,7 +155,7 @@ class LlamaCppBackend(Backend):
             stop_token_ids=[eos],
         )
         logger.info("loaded %s (n_ctx=%d, n_threads=%d)", self.model_path.name, self.options.n_ctx, self.options.n_threads)
-        return _Slot(llm, formatter, thread)
+        return ModelSlot(llm, formatter, thread)
 
     async def health(self) -> Health:
         """Load the model if needed and report whether the tier can answer; never waits for a load under way."""
@@ -216,42 +173,23 @@ class LlamaCppBackend(Backend):
 
     async def aclose(self) -> None:
         """Free the loaded models."""
-        for slot in self._free:
-            slot.close()
-        self._free.clear()
+        while not self._free.empty():
+            self._free.get_nowait().close()
         self._loaded = 0
 
     # -- slots ---------------------------------------------------------------------------------
 
-    async def _acquire(self) -> _Slot:
+    async def _acquire(self) -> ModelSlot:
+        """A loaded model instance; the router admits at most ``max_concurrency`` requests, so one is free soon."""
         await self.start()
-        try:
-            await asyncio.wait_for(self._slots.acquire(), self.options.queue_timeout_s)
-        except TimeoutError:
-            raise RateLimitError(
-                f"the {self.tier} tier is busy: no free slot within {self.options.queue_timeout_s:g}s "
-                f"({self.max_concurrency} slot(s)); retry later",
-                retry_after=round(max(1.0, self._mean_seconds), 1),
-            ) from None
-        if self._free:
-            return self._free.pop()
-        try:
-            slot = await _in_own_thread(self._load_slot, False)
-        except BaseException:
-            self._slots.release()
-            raise
-        self._loaded += 1
-        return slot
+        return await self._free.get()
 
-    def _release(self, slot: _Slot, seconds: float | None) -> None:
-        self._free.append(slot)
-        if seconds is not None:
-            self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * seconds
-        self._slots.release()
+    def _release(self, slot: ModelSlot) -> None:
+        self._free.put_nowait(slot)
 
     # -- generation (runs in a worker thread) --------------------------------------------------
 
-    def _prepare(self, slot: _Slot, request: CompletionRequest) -> tuple[FittedPrompt, int]:
+    def _prepare(self, slot: ModelSlot, request: CompletionRequest) -> tuple[FittedPrompt, int]:
         def render(messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
             try:
                 rendered = slot.formatter(messages=messages)
@@ -275,16 +213,16 @@ class LlamaCppBackend(Backend):
 
     def _generate(
         self,
-        slot: _Slot,
+        slot: ModelSlot,
         request: CompletionRequest,
         deadline: float,
         cancel: threading.Event,
         on_text: Callable[[str], None] | None,
-    ) -> _Run:
+    ) -> GenerationRun:
         import llama_cpp
         import numpy as np
 
-        run = _Run()
+        run = GenerationRun()
         started = time.process_time()
         fitted, max_tokens = self._prepare(slot, request)
         tokens, run.passages, run.prompt_tokens = fitted.tokens, fitted.passages, len(fitted.tokens)
@@ -335,7 +273,7 @@ class LlamaCppBackend(Backend):
             run.mean_logprob = sum(run.logprobs) / len(run.logprobs)
         return run
 
-    def _completion(self, request: CompletionRequest, run: _Run) -> Completion:
+    def _completion(self, request: CompletionRequest, run: GenerationRun) -> Completion:
         min_confidence = self.options.min_confidence if request.min_confidence is None else request.min_confidence
         verdict = judge_answer(
             request.last_user_text(),
@@ -380,7 +318,7 @@ class LlamaCppBackend(Backend):
             raise
         finally:
             if work.done():
-                self._release(slot, time.monotonic() - started)
+                self._release(slot)
         if run.timed_out:
             raise self._timeout()
         return self._completion(request, run)
@@ -412,7 +350,7 @@ class LlamaCppBackend(Backend):
         finally:
             cancel.set()
             await asyncio.shield(asyncio.gather(work, return_exceptions=True))
-            self._release(slot, time.monotonic() - started)
+            self._release(slot)
         if run.timed_out:
             raise self._timeout()
         yield self._completion(request, run)

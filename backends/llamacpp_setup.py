@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backends.prompting import DEFAULT_MAX_PASSAGE_CHARS
 from backends.sufficiency import DEFAULT_MIN_CONFIDENCE
@@ -37,10 +37,18 @@ class LlamaCppOptions(BaseModel):
     temperature: float = Field(default=0.2, ge=0, le=2, description="when the request sets none")
     top_p: float = Field(default=0.95, gt=0, le=1, description="when the request sets none")
     repeat_penalty: float = Field(default=1.1, ge=0)
-    queue_timeout_s: float = Field(default=30.0, gt=0, description="longest wait for a free slot, then 429")
+    queue_timeout_s: float | None = Field(default=None, description="removed: see limits.tier_max_wait_s")
     min_confidence: float = Field(default=DEFAULT_MIN_CONFIDENCE, ge=0, le=1, description="when the request sets none")
     logprob_check: bool = Field(default=False, description="use mean token logprob as confidence")
     max_passage_chars: int = Field(default=DEFAULT_MAX_PASSAGE_CHARS, ge=100)
+
+    @field_validator("queue_timeout_s")
+    @classmethod
+    def _queue_timeout_removed(cls, value: float | None) -> None:
+        if value is not None:
+            raise ValueError("options.queue_timeout_s was removed: the router queues every tier's requests; set "
+                             "limits.tier_max_wait_s (and limits.tier_queue) instead")
+
 
 AMX_REBUILD = ('CFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" CXXFLAGS="$CFLAGS" '
                "pip install --no-cache-dir --force-reinstall --no-deps llama-cpp-python")

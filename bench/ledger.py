@@ -117,12 +117,12 @@ def timed(fn: Callable[[], int], repeats: int) -> dict[str, float | int]:
 
 def report_times(ledger: Ledger, repeats: int) -> dict[str, object]:
     """Report time over everything, over an unaligned window (raw edge hours), and raw SQL alone."""
-    from router.report.build import _raw_groups
+    from router.ledger.queries import raw_day_route_totals
 
     since, until = START + timedelta(days=30, minutes=17, seconds=3), START + timedelta(days=330, minutes=41)
     full = timed(lambda: build_report(ledger)["requests"], repeats)
     window = timed(lambda: build_report(ledger, since=since, until=until)["requests"], repeats)
-    raw = timed(lambda: sum(int(g["requests"]) for g in _raw_groups(ledger, None, None)), 1)
+    raw = timed(lambda: sum(g.requests for g in raw_day_route_totals(ledger.engine, ledger.tables, None, None)), 1)
     assert raw["requests"] == full["requests"], (raw, full)
     largest = timed(lambda: build_report(ledger, client=CLIENTS[0])["requests"], repeats)
     typical = timed(lambda: build_report(ledger, client=CLIENTS[4])["requests"], repeats)

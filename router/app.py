@@ -29,13 +29,16 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         app.state.services = built
         app.state.threshold_sync = await start_threshold_sync(built)  # persisted thresholds win over config
         # The server accepts connections while the tiers load; /healthz says "warming" (503) until they have.
-        warm_up = asyncio.create_task(built.warm_up(), name="frugal-warm-up")
+        # Health is probed in the background from the start, so that no request waits for a probe.
+        background = [asyncio.create_task(built.warm_up(), name="frugal-warm-up"),
+                      asyncio.create_task(built.health_monitor.run(), name="frugal-health")]
         try:
             yield
         finally:
-            warm_up.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await warm_up
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await app.state.threshold_sync.stop()
             if services is None:
                 await built.aclose()

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from router.accounting import Outcome, RoutedRequest
 from router.core import CompletionRequest, Message
-from router.dispatcher import RoutedRequest
 from router.models import resolve_model
-from router.outcome import Outcome
 from router.services import build_services
 from router.settings import Settings
 

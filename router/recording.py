@@ -11,33 +11,31 @@ import asyncio
 import logging
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from router.accounting import Attempt, Decision, Outcome, RoutedRequest, spent
 from router.core.errors import FrugalError
 from router.core.estimate import Estimate
 from router.ledger.row import LedgerRow
-from router.outcome import Attempt, Outcome
 
 if TYPE_CHECKING:
-    from router.dispatcher import RoutedRequest
+    from router.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 CLIENT_CLOSED = 499  # nginx's code for "client closed the request", recorded in the ledger only
 
 
-class Decided(Protocol):
-    """What the recorder reads of a routing decision."""
+class RowWriter(Protocol):
+    """The one thing the recorder needs of a ledger (``router.ledger``): write a row."""
 
-    scores: dict[str, float] | None
-    decision_ms: float
-    estimate: Estimate
+    def record(self, row: LedgerRow) -> None: ...
 
 
 class RequestRecorder:
     """Writes each request's ledger row and counts it in the metrics."""
 
-    def __init__(self, ledger: Any, metrics: Any, *, store_text: bool = False) -> None:
+    def __init__(self, ledger: RowWriter, metrics: Metrics, *, store_text: bool = False) -> None:
         self.ledger = ledger
         self.metrics = metrics
         self.store_text = store_text
@@ -63,7 +61,7 @@ class RequestRecorder:
         )
 
     async def failed(
-        self, routed: RoutedRequest, decision: Decided | None, attempts: list[Attempt], exc: FrugalError,
+        self, routed: RoutedRequest, decision: Decision | None, attempts: list[Attempt], exc: FrugalError,
         started: float,
     ) -> None:
         """Record a request that ended in an error, with the work it did."""
@@ -75,7 +73,7 @@ class RequestRecorder:
         self._observe_failure(row)
 
     def abandoned(
-        self, routed: RoutedRequest, decision: Decided | None, attempts: list[Attempt], started: float,
+        self, routed: RoutedRequest, decision: Decision | None, attempts: list[Attempt], started: float,
     ) -> None:
         """Record a request whose client disconnected (status 499), synchronously: the task is being cancelled."""
         row = _failure_row(routed, decision, attempts, CLIENT_CLOSED, "client_closed", started)
@@ -91,7 +89,7 @@ class RequestRecorder:
 
 
 def _failure_row(
-    routed: RoutedRequest, decision: Decided | None, attempts: list[Attempt], status: int, code: str | None,
+    routed: RoutedRequest, decision: Decision | None, attempts: list[Attempt], status: int, code: str | None,
     started: float,
 ) -> LedgerRow:
     row = _row(routed, status=status, attempts=attempts)
@@ -100,10 +98,7 @@ def _failure_row(
     if decision is not None:
         row.decision_ms = decision.decision_ms
         _fill_scores(row, decision.scores)
-        spent = decision.estimate
-        for attempt in attempts:
-            spent = spent + attempt.estimate
-        row.apply_estimates(spent, Estimate.zero())
+        row.apply_estimates(spent(decision, attempts), Estimate.zero())
     return row
 
 

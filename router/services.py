@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends.registry import build_backend
 from router.auth import KeyChecker
@@ -21,6 +21,13 @@ from router.core.policy import all_specs
 from router.dispatcher import Dispatcher
 from router.settings import Settings, SettingsError
 from router.thresholds import ThresholdStore
+from router.tier_runner import HealthMonitor, TierRunner
+
+if TYPE_CHECKING:
+    from router.energy.estimator import EnergyEstimator
+    from router.ledger.interface import LedgerStore
+    from router.limits import Limits
+    from router.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -33,24 +40,29 @@ class Services:
     thresholds: ThresholdStore
     classifier: Any
     backends: dict[str, Backend]
-    estimator: Any
-    ledger: Any
-    metrics: Any
+    estimator: EnergyEstimator
+    ledger: LedgerStore
+    metrics: Metrics
     dispatcher: Dispatcher
     keys: KeyChecker
     problems: dict[str, str] = field(default_factory=dict)
-    limits: Any = None
+    limits: Limits | None = None
+
+    @property
+    def health_monitor(self) -> HealthMonitor:
+        """Probes every tier in the background (started by the app's lifespan)."""
+        return HealthMonitor(self.dispatcher.tiers)
 
     async def health(self) -> dict[str, Any]:
         """Readiness of every tier, the classifier and the ledger."""
         tiers: dict[str, Any] = {}
         for tier in TIERS:
-            backend = self.backends.get(tier)
-            if backend is None:
+            runner = self.dispatcher.tiers.get(tier)
+            if runner is None:
                 tiers[tier] = {"ready": False, "backend": None, "detail": self.problems.get(tier, "not configured")}
                 continue
-            state = await backend.health()
-            tiers[tier] = {"ready": state.ready, "backend": backend.name, "detail": state.detail,
+            state = await runner.probe()  # fresh, and the routing sees the same answer
+            tiers[tier] = {"ready": state.ready, "backend": runner.name, "detail": state.detail,
                            "warming": state.warming}
         ready = [t for t, s in tiers.items() if s["ready"]]
         status = "ok" if len(ready) == len(TIERS) else ("degraded" if ready else "down")
@@ -78,7 +90,8 @@ class Services:
                      time.monotonic() - started, state.detail or backend.name)
 
         await asyncio.gather(*(start(tier, backend) for tier, backend in self.backends.items()))
-        self.dispatcher.forget_health()  # requests see the loaded tiers at once, not after the health cache expires
+        for runner in self.dispatcher.tiers.values():  # requests see the loaded tiers at once, not at the next probe
+            await runner.probe()
 
     def _ledger_state(self) -> dict[str, Any]:
         """Whether ledger rows are being spooled locally because the database is unavailable."""
@@ -106,12 +119,14 @@ def prepare_environment() -> None:
 def build_services(settings: Settings, *, load_classifier: bool = True) -> Services:
     """Build every component from ``settings``."""
     from classifiers import load_classifier as load
+    from router.accounting import Accounting
     from router.core.policy import Policy
     from router.energy.estimator import EnergyEstimator
     from router.ledger.spool import SpooledLedger
     from router.ledger.store import Ledger
     from router.limits import Limits
     from router.metrics import Metrics
+    from router.recording import RequestRecorder
 
     prepare_environment()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -123,19 +138,21 @@ def build_services(settings: Settings, *, load_classifier: bool = True) -> Servi
     backends = build_backends(settings, problems)
     estimator = EnergyEstimator(settings.resolved_energy())
     estimator.warm()
-    ledger: Any = Ledger.open(settings.resolved_ledger_url())
+    ledger: LedgerStore = Ledger.open(settings.resolved_ledger_url())
     estimator.remember(ledger)
     if settings.ledger_spool:
         ledger = SpooledLedger(ledger, settings.data_dir)
     metrics = Metrics()
     limits = Limits.from_settings(settings, metrics.registry)
+    configs = settings.tier_configs()
+    runners = {tier: TierRunner(tier, backend, timeout_s=configs[tier].timeout_s,  # type: ignore[arg-type]
+                                limiter=limits.tiers.get(tier), metrics=metrics)
+               for tier, backend in backends.items()}
     dispatcher = Dispatcher(
-        classifier=classifier, policy_factory=Policy, thresholds=thresholds, backends=backends,
-        timeouts={tier: config.timeout_s for tier, config in settings.tier_configs().items()},
-        estimator=estimator, ledger=ledger, metrics=metrics, max_escalations=settings.max_escalations,
-        search_escalates_to=settings.search_escalates_to,
-        on_large_unavailable=settings.on_large_unavailable, store_text=settings.store_text,
-        limiters=limits.tiers, overflow=limits.overflow,
+        classifier=classifier, policy_factory=Policy, thresholds=thresholds, tiers=runners,
+        accounting=Accounting(estimator), recorder=RequestRecorder(ledger, metrics, store_text=settings.store_text),
+        max_escalations=settings.max_escalations, search_escalates_to=settings.search_escalates_to,
+        on_large_unavailable=settings.on_large_unavailable, overflow=limits.overflow,
     )
     return Services(settings=settings, thresholds=thresholds, classifier=classifier, backends=backends,
                     estimator=estimator, ledger=ledger, metrics=metrics, dispatcher=dispatcher,

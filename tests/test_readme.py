@@ -107,7 +107,7 @@ def test_make_serve_passes_host_and_port_given_on_its_command_line(arguments: li
 
 
 def test_frugal_port_in_the_environment_reaches_the_server_settings(tmp_path: Path) -> None:
-    code = ("from router.cli import _settings; s = _settings(None, None); print(s.host, s.port)")
+    code = ("from router.commands.common import settings_from; s = settings_from(None, None); print(s.host, s.port)")
     env = {**os.environ, "FRUGAL_HOST": "127.0.0.2", "FRUGAL_PORT": "8123", "FRUGAL_DATA_DIR": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=60, check=True)

@@ -1,5 +1,5 @@
 """Calibration runs: gather scores (classifier on labelled text, or the ledger's logged scores) and energy
-per tier, then let ``router.admin.calibrate`` choose thresholds. Shared by the CLI and ``POST /admin/calibrate``.
+per tier, then let ``router.admin.threshold_search`` choose thresholds. Shared by the CLI and ``POST /admin/calibrate``.
 
 Energy per request and tier, in order of preference: an explicit override; the ledger's mean over the
 last 30 days of successful, non-escalated requests that ended on that tier (when it has at least
@@ -17,12 +17,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, MetaData, and_, func, select
-from sqlalchemy.exc import SQLAlchemyError
 
-from router.admin.calibrate import TIERS, evaluate, optimise_labelled, scores_array, threshold_for_share
+from router.admin.threshold_search import (
+    evaluate,
+    optimise_labelled,
+    scores_array,
+    threshold_for_share,
+)
+from router.core import TIERS
 from router.core.errors import LedgerUnavailableError, TierUnavailableError, UnprocessableError
-from router.ledger.schema import requests_table
+from router.ledger.interface import LedgerStore
 
 DEFAULT_ENERGY_WH = {"search": 1e-5, "small": 2e-3, "large": 0.02}
 MIN_LEDGER_REQUESTS = 20
@@ -57,16 +61,18 @@ class CalibrationRequest:
         return "labelled" if self.examples is not None else "traffic"
 
 
-def tier_energy(engine: Engine | None, estimator: Any, overrides: Mapping[str, float]) -> dict[str, dict[str, Any]]:
+def tier_energy(ledger: LedgerStore | None, estimator: Any, overrides: Mapping[str, float]) -> dict[str, dict[str, Any]]:
     """Energy per request for each tier (Wh) and where the figure came from."""
-    observed = _ledger_means(engine) if engine is not None else {}
+    since = datetime.now(UTC).replace(tzinfo=None) - LEDGER_WINDOW
+    observed = ledger.tier_energy_means(since) if ledger is not None else {}
     result: dict[str, dict[str, Any]] = {}
     for tier in TIERS:
+        seen = observed.get(tier)
         if tier in overrides:
             result[tier] = {"wh": float(overrides[tier]), "source": "override"}
-        elif observed.get(tier, (0, 0.0))[0] >= MIN_LEDGER_REQUESTS:
-            count, mean = observed[tier]
-            result[tier] = {"wh": mean, "source": f"ledger: mean of {count} non-escalated requests, last 30 days"}
+        elif seen is not None and seen.requests >= MIN_LEDGER_REQUESTS:
+            result[tier] = {"wh": seen.mean_wh,
+                            "source": f"ledger: mean of {seen.requests} non-escalated requests, last 30 days"}
         elif tier == "large" and estimator is not None:
             cf = estimator.counterfactual(0)
             result[tier] = {"wh": cf.energy_wh.value, "source": (
@@ -77,33 +83,9 @@ def tier_energy(engine: Engine | None, estimator: Any, overrides: Mapping[str, f
     return result
 
 
-def _ledger_means(engine: Engine) -> dict[str, tuple[int, float]]:
-    t = requests_table(MetaData())
-    since = datetime.now(UTC).replace(tzinfo=None) - LEDGER_WINDOW
-    query = (select(t.c.route, func.count(), func.avg(t.c.energy_wh))
-             .where(and_(t.c.created_at >= since, t.c.status < 400, t.c.escalations == 0, t.c.route.is_not(None)))
-             .group_by(t.c.route))
-    try:
-        with engine.connect() as conn:
-            return {row[0]: (int(row[1]), float(row[2] or 0.0)) for row in conn.execute(query)}
-    except SQLAlchemyError as exc:
-        raise LedgerUnavailableError(f"cannot read per-tier energy from the ledger: {exc}") from exc
-
-
-def logged_scores(engine: Engine, since: datetime | None, limit: int) -> np.ndarray:
+def logged_scores(ledger: LedgerStore, since: datetime | None, limit: int) -> np.ndarray:
     """Scores of the most recent ``limit`` classified (not forced) requests, as an (n, 3) array."""
-    t = requests_table(MetaData())
-    query = (select(t.c.score_search, t.c.score_small, t.c.score_large)
-             .where(and_(t.c.score_large.is_not(None), t.c.score_search.is_not(None), t.c.forced.is_(False)))
-             .order_by(t.c.id.desc()).limit(max(1, int(limit))))
-    if since is not None:
-        query = query.where(t.c.created_at >= (since.astimezone(UTC).replace(tzinfo=None) if since.tzinfo else since))
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(query).all()
-    except SQLAlchemyError as exc:
-        raise LedgerUnavailableError(f"cannot read logged scores from the ledger: {exc}") from exc
-    return np.array([[float(v) for v in row] for row in rows], dtype=float).reshape(-1, 3)
+    return np.array(ledger.logged_scores(since, limit), dtype=float).reshape(-1, 3)
 
 
 def classify_texts(classifier: Any, texts: Sequence[str]) -> np.ndarray:
@@ -116,11 +98,11 @@ def classify_texts(classifier: Any, texts: Sequence[str]) -> np.ndarray:
     return scores_array(scores)
 
 
-def run_calibration(request: CalibrationRequest, *, classifier: Any, engine: Engine | None, estimator: Any,
+def run_calibration(request: CalibrationRequest, *, classifier: Any, ledger: LedgerStore | None, estimator: Any,
                     current: Mapping[str, float]) -> dict[str, Any]:
     """Choose thresholds for ``request``; the result names current and proposed outcomes and the figures used."""
     mode = request.mode()
-    energy = tier_energy(engine, estimator, request.energy_wh)
+    energy = tier_energy(ledger, estimator, request.energy_wh)
     wh = {tier: info["wh"] for tier, info in energy.items()}
     now = {"route.large": float(current["route.large"]), "route.search": float(current["route.search"])}
     result: dict[str, Any] = {"mode": mode, "energy_wh_per_request": energy}
@@ -136,9 +118,9 @@ def run_calibration(request: CalibrationRequest, *, classifier: Any, engine: Eng
                       current=evaluate(scores, now, wh, labels).to_dict())
     else:
         assert request.large_share is not None
-        if engine is None:
+        if ledger is None:
             raise LedgerUnavailableError("traffic calibration needs the ledger")
-        scores = logged_scores(engine, request.since, request.limit)
+        scores = logged_scores(ledger, request.since, request.limit)
         if len(scores) == 0:
             raise UnprocessableError("the ledger holds no classified requests to calibrate on yet", param="large_share")
         large_t, _share = threshold_for_share(scores[:, 2], request.large_share)

@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from router.admin.calibration import CalibrationRequest, run_calibration
-from router.admin.persistence import Change, ThresholdSync, open_repository
+from router.admin.persistence import Change, ThresholdSync, open_ledger
 from router.core.errors import UnprocessableError
 from router.core.policy import all_specs
 from router.thresholds import ThresholdStore
@@ -38,9 +38,13 @@ def parse_assignments(assignments: list[str]) -> dict[str, str]:
 
 
 def _sync(settings: Any) -> ThresholdSync:
-    sync = ThresholdSync(open_repository(settings), ThresholdStore(all_specs(), settings.thresholds),
+    sync = ThresholdSync(open_ledger(settings), ThresholdStore(all_specs(), settings.thresholds),
                          settings.thresholds_poll_s)
-    sync.load()
+    try:
+        sync.load()
+    except BaseException:
+        sync.ledger.close()
+        raise
     return sync
 
 
@@ -53,16 +57,16 @@ def set_thresholds(settings: Any, assignments: list[str], reason: str) -> Change
     try:
         return sync.apply(changes, actor=cli_actor(), reason=reason.strip())
     finally:
-        sync.repository.engine.dispose()
+        sync.ledger.close()
 
 
 def threshold_history(settings: Any, limit: int) -> list[Change]:
     """The most recent changes, newest first."""
-    repository = open_repository(settings)
+    ledger = open_ledger(settings)
     try:
-        return repository.history(limit)
+        return ledger.threshold_history(limit)
     finally:
-        repository.engine.dispose()
+        ledger.close()
 
 
 def calibrate(settings: Any, job: CalibrationRequest, *, apply: bool, reason: str | None) -> dict[str, Any]:
@@ -78,7 +82,7 @@ def calibrate(settings: Any, job: CalibrationRequest, *, apply: bool, reason: st
         classifier = load_classifier(settings.classifier)
     sync = _sync(settings)
     try:
-        result = run_calibration(job, classifier=classifier, engine=sync.repository.engine,
+        result = run_calibration(job, classifier=classifier, ledger=sync.ledger,
                                  estimator=EnergyEstimator(settings.resolved_energy()), current=sync.store.values())
         result["applied"] = None
         if apply:
@@ -86,4 +90,4 @@ def calibrate(settings: Any, job: CalibrationRequest, *, apply: bool, reason: st
             result["applied"] = change.to_dict()
         return result
     finally:
-        sync.repository.engine.dispose()
+        sync.ledger.close()

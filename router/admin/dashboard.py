@@ -22,15 +22,10 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
-
-from router.core.errors import LedgerUnavailableError
-from router.ledger.schema import UNROUTED, hour_key
+from router.core import TIERS
+from router.ledger.interface import DEGRADED, UNROUTED, HourRouteEnergy, LedgerStore
 from router.report.render import fmt
 
-TIERS = ("search", "small", "large")
-DEGRADED = "degraded:"  # prefix of the ledger flag of a request a cheaper tier answered in place of another
 TIER_COLOURS = {"search": "#2a9d8f", "small": "#e9c46a", "large": "#e76f51", "none": "#8d99ae"}
 _PYGAL_EXTRAS = re.compile(r"<script[^>]*>.*?</script>|<!--.*?-->", re.DOTALL)  # its config script, its credits
 
@@ -99,48 +94,30 @@ _SCRIPT = """
 """
 
 
-def chart_series(engine: Any, rollup: Any, since: datetime, hourly: bool) -> dict[str, Any]:
+def chart_series(ledger: LedgerStore, since: datetime, hourly: bool) -> dict[str, Any]:
     """Per-bucket requests by route and actual/counterfactual energy from the hourly rollup."""
-    query = (select(rollup.c.hour, rollup.c.route, func.sum(rollup.c.requests), func.sum(rollup.c.energy_wh),
-                    func.sum(rollup.c.cf_energy_wh))
-             .where(rollup.c.hour >= hour_key(since)).group_by(rollup.c.hour, rollup.c.route))
-    return _bucketed(_read(engine, query), hourly)
+    return _bucketed(ledger.hourly_route_energy(since), hourly)
 
 
-def client_series(engine: Any, requests: Any, since: datetime, hourly: bool, client: str) -> dict[str, Any]:
+def client_series(ledger: LedgerStore, since: datetime, hourly: bool, client: str) -> dict[str, Any]:
     """``chart_series`` for one client key id, from its raw rows (through the client index)."""
-    query = (select(requests.c.created_at, requests.c.route, requests.c.energy_wh, requests.c.cf_energy_wh)
-             .where(requests.c.client_key_id == client, requests.c.created_at >= since))
-    rows = ((hour_key(at), route or UNROUTED, 1, wh, cf_wh) for at, route, wh, cf_wh in _read(engine, query))
-    return _bucketed(rows, hourly)
+    return _bucketed(ledger.hourly_route_energy(since, client=client), hourly)
 
 
-def degraded_count(engine: Any, requests: Any, since: datetime, client: str | None = None) -> int:
+def degraded_count(ledger: LedgerStore, since: datetime, client: str | None = None) -> int:
     """Requests since ``since`` (of one client key id) that carry a ``degraded:…`` flag."""
-    query = (select(func.count()).select_from(requests)
-             .where(requests.c.created_at >= since, requests.c.flags.like(f'%"{DEGRADED}%')))
-    if client is not None:
-        query = query.where(requests.c.client_key_id == client)
-    return int(_read(engine, query)[0][0])
+    return ledger.degraded_request_count(since, client=client)
 
 
-def _read(engine: Any, query: Any) -> list[Any]:
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(query).all())
-    except SQLAlchemyError as exc:
-        raise LedgerUnavailableError(f"cannot read the ledger for the dashboard: {exc}") from exc
-
-
-def _bucketed(rows: Any, hourly: bool) -> dict[str, Any]:
-    """(hour, route, requests, Wh, counterfactual Wh) rows summed per hour or day."""
+def _bucketed(points: Sequence[HourRouteEnergy], hourly: bool) -> dict[str, Any]:
+    """Per (hour, route) points summed per hour or day."""
     requests: dict[str, dict[str, int]] = defaultdict(dict)
     energy: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    for hour, route, count, wh, cf_wh in rows:
-        bucket = hour if hourly else hour[:10]
-        requests[bucket][route] = requests[bucket].get(route, 0) + int(count)
-        energy[bucket][0] += float(wh or 0.0)
-        energy[bucket][1] += float(cf_wh or 0.0)
+    for point in points:
+        bucket = point.hour if hourly else point.hour[:10]
+        requests[bucket][point.route] = requests[bucket].get(point.route, 0) + point.requests
+        energy[bucket][0] += point.energy_wh
+        energy[bucket][1] += point.cf_energy_wh
     buckets = sorted(requests)
     return {"buckets": buckets, "requests": requests, "energy": energy}
 

@@ -25,7 +25,8 @@ from router.admin.dashboard import (
 )
 from router.admin.persistence import ThresholdSync
 from router.api.errors import error_response
-from router.core.errors import AuthenticationError, LedgerUnavailableError
+from router.core.errors import AuthenticationError
+from router.ledger.interface import LedgerStore
 
 Tier = Literal["search", "small", "large"]
 
@@ -110,7 +111,7 @@ async def put_thresholds(request: Request, body: ThresholdUpdate, actor: Actor) 
 @router.get("/thresholds/history")
 async def threshold_history(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
     """The audit trail, newest first: who changed what, when, from what to what, and why."""
-    changes = await asyncio.to_thread(_sync(request).repository.history, limit)
+    changes = await asyncio.to_thread(_sync(request).ledger.threshold_history, limit)
     return {"history": [change.to_dict() for change in changes]}
 
 
@@ -124,7 +125,7 @@ async def calibrate(request: Request, body: CalibrateBody, actor: Actor) -> dict
         large_share=body.large_share, max_under_routing=body.max_under_routing, since=body.since,
         limit=body.limit, energy_wh={str(tier): wh for tier, wh in body.energy_wh.items()})
     result = await asyncio.to_thread(
-        run_calibration, job, classifier=services.classifier, engine=sync.repository.engine,
+        run_calibration, job, classifier=services.classifier, ledger=sync.ledger,
         estimator=services.estimator, current=services.thresholds.values())
     result["applied"] = None
     if body.apply:
@@ -216,24 +217,19 @@ def _dashboard_parts(services: Any, sync: ThresholdSync, hours: int, client: str
     """What the dashboard shows from the ledger and the thresholds (``render_dashboard``'s arguments)."""
     from router.report import build_report
 
-    ledger = services.ledger
+    ledger: LedgerStore = services.ledger
     since = window_start(hours)
-    engine = getattr(ledger, "engine", None)
-    rollup = getattr(ledger, "rollup", None)
-    if engine is None or rollup is None:
-        raise LedgerUnavailableError("the dashboard needs the SQL ledger")
     hourly = hours <= 72
-    series = (chart_series(engine, rollup, since, hourly) if client is None
-              else client_series(engine, ledger.requests, since, hourly, client))
+    series = chart_series(ledger, since, hourly) if client is None else client_series(ledger, since, hourly, client)
     store_text = services.settings.store_text
     return {
         "report": build_report(ledger, since=since.replace(tzinfo=UTC), method={}, client=client),
         "series": series,
         "thresholds": thresholds_payload(services, sync),
-        "history": [change.to_dict() for change in sync.repository.history(10)],
+        "history": [change.to_dict() for change in sync.ledger.threshold_history(10)],
         "requests": [{**request_json(row, store_text), "attempts": row.attempts}
                      for row in ledger.recent(20, client=client)],
-        "degraded": degraded_count(engine, ledger.requests, since, client),
+        "degraded": degraded_count(ledger, since, client),
         "store_text": store_text, "hours": hours, "client": client,
         "clients": sorted(services.settings.auth.client_keys),
     }

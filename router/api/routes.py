@@ -11,14 +11,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
+from router.accounting import Outcome, RoutedRequest, StreamStarted
 from router.api.errors import validation_error
 from router.api.schemas import ChatCompletionRequest, chunk_body, completion_body
 from router.core import CompletionRequest, TextDelta
 from router.core.errors import FrugalError, InvalidRequestError, PayloadTooLargeError
-from router.dispatcher import RoutedRequest, StreamStarted
 from router.limits import Lease
 from router.models import model_names, resolve_model
-from router.outcome import Outcome
 
 router = APIRouter()
 

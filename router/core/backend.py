@@ -50,6 +50,10 @@ class Backend(ABC):
     async def start(self) -> None:
         """Load what the first request would otherwise wait for (idempotent); the default loads nothing."""
 
+    def time_budget_s(self, timeout_s: float) -> float:
+        """The longest one call may take, given the tier's ``timeout_s``; backends that retry or fall back say more."""
+        return timeout_s
+
     async def health(self) -> Health:
         """Report readiness; the default is always ready."""
         return Health(ready=True)

@@ -12,14 +12,14 @@ import bisect
 import math
 import threading
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 import router
 from router.core.errors import FrugalError
 from router.core.estimate import Estimate, Range
 from router.energy.config import EnergyConfig
 from router.energy.ecologits_adapter import EcoLogitsAdapter, ecologits_version
-from router.energy.models_table import ModelsTable
+from router.energy.models_table import ModelSpec, ModelsTable
 from router.energy.pricing import PriceBook
 
 UNKNOWN_MODEL = "unknown_model"
@@ -49,13 +49,28 @@ SOURCES = [
 ]
 
 
+class ImpactModel(Protocol):
+    """An energy source for remote answers: the seam where EcoLogits plugs in (docs/ARCHITECTURE.md)."""
+
+    def validate(self, table: ModelsTable) -> None:
+        """Refuse a model table that names models or zones this source does not know."""
+
+    def gwp_kg_per_kwh(self, zone: str) -> float:
+        """Grid intensity of a zone, kgCO2e per kWh."""
+
+    def impacts(
+        self, spec: ModelSpec, output_tokens: int, latency_s: float | None, zone: str | None
+    ) -> tuple[Range, Range, str]:
+        """(energy Wh, usage gCO2e, zone used) for one answer of the model ``spec`` names."""
+
+
 class EnergyEstimator:
     """Estimates Wh, gCO2e and USD for local work, remote answers and the all-large counterfactual."""
 
-    def __init__(self, config: EnergyConfig) -> None:
+    def __init__(self, config: EnergyConfig, impacts: ImpactModel | None = None) -> None:
         self.config = config
         self.table = ModelsTable.load(config.table_path)
-        self._ecologits = EcoLogitsAdapter()
+        self._ecologits: ImpactModel = impacts if impacts is not None else EcoLogitsAdapter()
         self._ecologits.validate(self.table)
         self._local_gwp = self._ecologits.gwp_kg_per_kwh(config.zone)  # kg/kWh == g/Wh
         if config.large_zone is not None:

@@ -1,5 +1,10 @@
-"""The request ledger: one row per request, in SQLite (default) or PostgreSQL."""
+"""The request ledger: one row per request, in SQLite (default) or PostgreSQL, behind ``LedgerStore``.
 
-from router.ledger.row import LedgerRow
+Only this package writes SQL: ``store`` (rows), ``queries`` (aggregates), ``thresholds_store`` (persisted
+thresholds), ``schema`` and ``migrations`` (the tables); ``spool`` keeps rows through a database outage.
+"""
 
-__all__ = ["LedgerRow"]
+from router.ledger.interface import LedgerStore
+from router.ledger.row import ENERGY_COLUMNS, LedgerRow
+
+__all__ = ["ENERGY_COLUMNS", "LedgerRow", "LedgerStore"]

@@ -37,6 +37,13 @@ _PG_LOCK_KEY = 0x46525547  # "FRUG": serialises migrations of replicas starting 
 
 Migration = tuple[str, Callable[[Connection], None]]
 
+#: The energy columns as 0001 and 0002 created them, frozen: ``router.ledger.row.ENERGY_COLUMNS`` equals
+#: this today, and a column added there needs a new migration that adds it (never an edit of this tuple).
+_V1_ENERGY_COLUMNS = (
+    "energy_wh", "energy_wh_min", "energy_wh_max", "co2e_g", "co2e_g_min", "co2e_g_max", "cost_usd",
+    "cf_energy_wh", "cf_energy_wh_min", "cf_energy_wh_max", "cf_co2e_g", "cf_co2e_g_min", "cf_co2e_g_max", "cf_cost_usd",
+)
+
 
 def _m0001_requests(conn: Connection) -> None:
     """One row per request: routing, tokens, latency, energy, CO2e, cost and the counterfactual."""
@@ -63,20 +70,7 @@ def _m0001_requests(conn: Connection) -> None:
         Column("latency_ms", Float, nullable=False),
         Column("prompt_tokens", Integer, nullable=False),
         Column("completion_tokens", Integer, nullable=False),
-        Column("energy_wh", Float, nullable=False),
-        Column("energy_wh_min", Float, nullable=False),
-        Column("energy_wh_max", Float, nullable=False),
-        Column("co2e_g", Float, nullable=False),
-        Column("co2e_g_min", Float, nullable=False),
-        Column("co2e_g_max", Float, nullable=False),
-        Column("cost_usd", Float, nullable=False),
-        Column("cf_energy_wh", Float, nullable=False),
-        Column("cf_energy_wh_min", Float, nullable=False),
-        Column("cf_energy_wh_max", Float, nullable=False),
-        Column("cf_co2e_g", Float, nullable=False),
-        Column("cf_co2e_g_min", Float, nullable=False),
-        Column("cf_co2e_g_max", Float, nullable=False),
-        Column("cf_cost_usd", Float, nullable=False),
+        *(Column(name, Float, nullable=False) for name in _V1_ENERGY_COLUMNS),
         Column("flags", Text, nullable=False),
         Column("prompt_text", Text),
         Column("answer_text", Text),
@@ -86,10 +80,6 @@ def _m0001_requests(conn: Connection) -> None:
     table.create(conn)
 
 
-_M0002_SUMS = (
-    "energy_wh", "energy_wh_min", "energy_wh_max", "co2e_g", "co2e_g_min", "co2e_g_max", "cost_usd",
-    "cf_energy_wh", "cf_energy_wh_min", "cf_energy_wh_max", "cf_co2e_g", "cf_co2e_g_min", "cf_co2e_g_max", "cf_cost_usd",
-)
 _M0002_FLAGS = ("long_prompt", "unknown_model", "unknown_price")
 
 
@@ -104,7 +94,7 @@ def _m0002_hourly_rollup(conn: Connection) -> None:
         Column("day", String(10), nullable=False),
         *(Column(name, Integer, nullable=False) for name in ("requests", "succeeded", "escalations", "escalated")),
         *(Column(f"flag_{name}", Integer, nullable=False) for name in _M0002_FLAGS),
-        *(Column(name, Float, nullable=False) for name in _M0002_SUMS),
+        *(Column(name, Float, nullable=False) for name in _V1_ENERGY_COLUMNS),
     ).create(conn)
     backfill_rollup(conn)
 
@@ -116,12 +106,12 @@ def backfill_rollup(conn: Connection) -> None:
         else "strftime('%Y-%m-%dT%H', created_at)"
     )
     flags = [f"flag_{f}" for f in _M0002_FLAGS]
-    columns = ["hour", "route", "day", "requests", "succeeded", "escalations", "escalated", *flags, *_M0002_SUMS]
+    columns = ["hour", "route", "day", "requests", "succeeded", "escalations", "escalated", *flags, *_V1_ENERGY_COLUMNS]
     selects = [
         hour, "COALESCE(route, 'none')", "MIN(day)", "COUNT(*)", "SUM(CASE WHEN status < 400 THEN 1 ELSE 0 END)",
         "SUM(escalations)", "SUM(CASE WHEN escalations > 0 THEN 1 ELSE 0 END)",
         *(f"SUM(CASE WHEN flags LIKE '%\"{f}\"%' THEN 1 ELSE 0 END)" for f in _M0002_FLAGS),
-        *(f"SUM({name})" for name in _M0002_SUMS),
+        *(f"SUM({name})" for name in _V1_ENERGY_COLUMNS),
     ]
     conn.execute(text(
         f"INSERT INTO request_rollup ({', '.join(columns)}) SELECT {', '.join(selects)} FROM requests "

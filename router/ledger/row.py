@@ -1,4 +1,10 @@
-"""One ledger row per answered (or failed) request: the facts the report is computed from."""
+"""One ledger row per answered (or failed) request: the facts the report is computed from.
+
+The energy, CO2e and cost figures are defined once, in ``ENERGY_MEASURES`` and ``ENERGY_SCENARIOS``;
+``ENERGY_COLUMNS`` (generated from them) names the row's fields, the ``requests`` table's columns and the
+hourly rollup's sums. ``LedgerRow`` spells its fields out so that type checkers see them; a test checks
+that they match ``ENERGY_COLUMNS``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,28 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from router.core.estimate import Estimate
+
+#: Each figure recorded per request, and whether it has ``_min``/``_max`` bounds (an ``Estimate`` ``Range``).
+ENERGY_MEASURES: tuple[tuple[str, bool], ...] = (("energy_wh", True), ("co2e_g", True), ("cost_usd", False))
+
+#: Column prefixes: ``""`` for the request as routed, ``"cf_"`` for the all-large counterfactual.
+ENERGY_SCENARIOS: tuple[str, ...] = ("", "cf_")
+
+#: Every energy, CO2e and cost column, in table order: energy_wh, energy_wh_min, ..., cf_cost_usd.
+ENERGY_COLUMNS: tuple[str, ...] = tuple(
+    f"{scenario}{measure}{bound}"
+    for scenario in ENERGY_SCENARIOS
+    for measure, ranged in ENERGY_MEASURES
+    for bound in (("", "_min", "_max") if ranged else ("",))
+)
+
+#: Bound columns a row may leave as None, each with the central column it then defaults to.
+RANGE_FALLBACKS: dict[str, str] = {
+    f"{scenario}{measure}{bound}": f"{scenario}{measure}"
+    for scenario in ENERGY_SCENARIOS
+    for measure, ranged in ENERGY_MEASURES if ranged
+    for bound in ("_min", "_max")
+}
 
 
 @dataclass
@@ -52,14 +80,14 @@ class LedgerRow:
 
     def apply_estimates(self, actual: Estimate, counterfactual: Estimate) -> LedgerRow:
         """Fill the energy, CO2e, cost and flag fields from the request's and the counterfactual's estimates."""
-        self.energy_wh, self.energy_wh_min, self.energy_wh_max = (
-            actual.energy_wh.value, actual.energy_wh.min, actual.energy_wh.max)
-        self.co2e_g, self.co2e_g_min, self.co2e_g_max = actual.co2e_g.value, actual.co2e_g.min, actual.co2e_g.max
-        self.cost_usd = actual.cost_usd
-        self.cf_energy_wh, self.cf_energy_wh_min, self.cf_energy_wh_max = (
-            counterfactual.energy_wh.value, counterfactual.energy_wh.min, counterfactual.energy_wh.max)
-        self.cf_co2e_g, self.cf_co2e_g_min, self.cf_co2e_g_max = (
-            counterfactual.co2e_g.value, counterfactual.co2e_g.min, counterfactual.co2e_g.max)
-        self.cf_cost_usd = counterfactual.cost_usd
+        for scenario, estimate in zip(ENERGY_SCENARIOS, (actual, counterfactual), strict=True):
+            for measure, ranged in ENERGY_MEASURES:
+                figure = getattr(estimate, measure)
+                if ranged:
+                    setattr(self, f"{scenario}{measure}", figure.value)
+                    setattr(self, f"{scenario}{measure}_min", figure.min)
+                    setattr(self, f"{scenario}{measure}_max", figure.max)
+                else:
+                    setattr(self, f"{scenario}{measure}", figure)
         self.flags = list(dict.fromkeys([*self.flags, *actual.flags]))
         return self

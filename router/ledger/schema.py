@@ -2,20 +2,30 @@
 
 ``requests`` holds one row per request; ``request_rollup`` holds per-hour, per-route sums kept in the
 same transaction as each insert, so that a report over millions of requests reads thousands of rows.
+The energy columns of both come from ``router.ledger.row.ENERGY_COLUMNS``. The threshold tables hold
+the live thresholds every worker and replica shares, and their audit trail (migration ``0003``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Boolean, Column, DateTime, Float, Integer, MetaData, String, Table, Text
 
-FLOAT_COLUMNS = (
-    "score_search", "score_small", "score_large", "decision_ms", "latency_ms",
-    "energy_wh", "energy_wh_min", "energy_wh_max", "co2e_g", "co2e_g_min", "co2e_g_max", "cost_usd",
-    "cf_energy_wh", "cf_energy_wh_min", "cf_energy_wh_max", "cf_co2e_g", "cf_co2e_g_min", "cf_co2e_g_max",
-    "cf_cost_usd",
-)
+from router.ledger.interface import COUNTED_FLAGS, UNROUTED
+from router.ledger.row import ENERGY_COLUMNS
+
+FLOAT_COLUMNS = ("score_search", "score_small", "score_large", "decision_ms", "latency_ms", *ENERGY_COLUMNS)
+
+ROLLUP_FLAGS = COUNTED_FLAGS
+ROLLUP_SUMS = ENERGY_COLUMNS
+ROLLUP_COUNTS = ("requests", "succeeded", "escalations", "escalated", *(f"flag_{f}" for f in ROLLUP_FLAGS))
+
+__all__ = [
+    "FLOAT_COLUMNS", "ROLLUP_COUNTS", "ROLLUP_FLAGS", "ROLLUP_SUMS", "UNROUTED", "LedgerTables", "hour_key",
+    "requests_table", "rollup_table",
+]
 
 
 def requests_table(meta: MetaData) -> Table:
@@ -44,15 +54,6 @@ def requests_table(meta: MetaData) -> Table:
     )
 
 
-ROLLUP_FLAGS = ("long_prompt", "unknown_model", "unknown_price")
-ROLLUP_SUMS = (
-    "energy_wh", "energy_wh_min", "energy_wh_max", "co2e_g", "co2e_g_min", "co2e_g_max", "cost_usd",
-    "cf_energy_wh", "cf_energy_wh_min", "cf_energy_wh_max", "cf_co2e_g", "cf_co2e_g_min", "cf_co2e_g_max", "cf_cost_usd",
-)
-ROLLUP_COUNTS = ("requests", "succeeded", "escalations", "escalated", *(f"flag_{f}" for f in ROLLUP_FLAGS))
-UNROUTED = "none"
-
-
 def hour_key(moment: datetime) -> str:
     """The rollup bucket of a naive-UTC time: ``YYYY-MM-DDTHH``."""
     return moment.strftime("%Y-%m-%dT%H")
@@ -69,3 +70,30 @@ def rollup_table(meta: MetaData) -> Table:
         *(Column(name, Integer, nullable=False) for name in ROLLUP_COUNTS),
         *(Column(name, Float, nullable=False) for name in ROLLUP_SUMS),
     )
+
+
+@dataclass(frozen=True)
+class LedgerTables:
+    """Every table of the ledger database, bound to one ``MetaData``."""
+
+    requests: Table
+    rollup: Table
+    threshold_state: Table
+    threshold_values: Table
+    threshold_audit: Table
+
+    @classmethod
+    def build(cls, meta: MetaData) -> LedgerTables:
+        """The tables as the migrations created them."""
+        state = Table("threshold_state", meta, Column("id", Integer, primary_key=True),
+                      Column("version", Integer, nullable=False))
+        values = Table("threshold_values", meta, Column("name", String(100), primary_key=True),
+                       Column("value", Float, nullable=False), Column("version", Integer, nullable=False),
+                       Column("updated_at", DateTime(timezone=False), nullable=False))
+        audit = Table("threshold_audit", meta, Column("id", Integer, primary_key=True, autoincrement=True),
+                      Column("version", Integer, nullable=False),
+                      Column("changed_at", DateTime(timezone=False), nullable=False),
+                      Column("actor", String(200), nullable=False), Column("reason", Text, nullable=False),
+                      Column("name", String(100), nullable=False), Column("old_value", Float),
+                      Column("new_value", Float, nullable=False))
+        return cls(requests_table(meta), rollup_table(meta), state, values, audit)

@@ -15,15 +15,14 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from typing import Any, TypeVar
 
 from router.core.errors import LedgerUnavailableError
+from router.ledger.interface import DayRouteTotals, HourRouteEnergy, LedgerStore, ThresholdChange, TierEnergy
 from router.ledger.row import LedgerRow
 
 log = logging.getLogger(__name__)
@@ -31,6 +30,7 @@ log = logging.getLogger(__name__)
 SPOOL_NAME = "ledger-spool.jsonl"
 REPLAYING_NAME = "ledger-spool.replaying.jsonl"
 BATCH = 500
+_Argument = TypeVar("_Argument")
 
 
 def row_to_json(row: LedgerRow) -> str:
@@ -129,9 +129,9 @@ class Spool:
 
 
 class SpooledLedger:
-    """A ``Ledger`` whose writes fall back to a local spool; everything else is the ledger's own."""
+    """A ``LedgerStore`` whose writes fall back to a local spool; its reads are the wrapped ledger's."""
 
-    def __init__(self, ledger: Any, directory: Path, *, retry_s: float = 2.0) -> None:
+    def __init__(self, ledger: LedgerStore, directory: Path, *, retry_s: float = 2.0) -> None:
         self.ledger = ledger
         self.spool = Spool(directory)
         self.retry_s = retry_s
@@ -145,9 +145,6 @@ class SpooledLedger:
             log.warning("ledger spool in %s holds %d rows from an earlier run; replaying", directory,
                         self.spool.pending())
             self._start()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.ledger, name)
 
     @property
     def spooling(self) -> bool:
@@ -163,7 +160,7 @@ class SpooledLedger:
         if rows:
             self._write(rows, self.ledger.record_many, rows)
 
-    def _write(self, rows: list[LedgerRow], write: Any, argument: Any) -> None:
+    def _write(self, rows: list[LedgerRow], write: Callable[[_Argument], None], argument: _Argument) -> None:
         if not self._spooling:
             try:
                 write(argument)
@@ -197,16 +194,77 @@ class SpooledLedger:
                 log.info("replayed %d spooled ledger rows", len(rows))
 
     def _insert_missing(self, rows: list[LedgerRow]) -> int:
-        table = self.ledger.requests
-        ids = [row.request_id for row in rows]
-        try:
-            with self.ledger.engine.connect() as conn:
-                present = set(conn.execute(select(table.c.request_id).where(table.c.request_id.in_(ids))).scalars())
-        except SQLAlchemyError as exc:
-            raise LedgerUnavailableError(f"cannot read the ledger: {exc}") from exc
+        present = self.ledger.recorded_request_ids([row.request_id for row in rows])
         missing = [row for row in rows if row.request_id not in present]
         self.ledger.record_many(missing)
         return len(missing)
+
+    # Reads go to the database: rows still in the spool are not in them until replayed (seconds, normally).
+
+    def rows(self, since: datetime | None = None, until: datetime | None = None) -> Iterator[LedgerRow]:
+        """Rows with ``since <= created_at < until``, oldest first, streamed."""
+        return self.ledger.rows(since, until)
+
+    def recent(self, limit: int, *, client: str | None = None) -> list[LedgerRow]:
+        """The ``limit`` most recent rows (of one client key id), newest first."""
+        return self.ledger.recent(limit, client=client)
+
+    def recent_large_output_tokens(self, limit: int) -> list[int]:
+        """Output tokens of the ``limit`` most recent answered large-tier requests, oldest first."""
+        return self.ledger.recent_large_output_tokens(limit)
+
+    def recorded_request_ids(self, request_ids: Sequence[str]) -> set[str]:
+        """Those of ``request_ids`` that already have a row in the database."""
+        return self.ledger.recorded_request_ids(request_ids)
+
+    def day_route_totals(self, since: datetime | None = None, until: datetime | None = None, *,
+                         client: str | None = None) -> list[DayRouteTotals]:
+        """Per (UTC day, route) counts and ``ENERGY_COLUMNS`` sums of a period (of one client key id)."""
+        return self.ledger.day_route_totals(since, until, client=client)
+
+    def first_and_last_times(self, since: datetime | None = None, until: datetime | None = None, *,
+                             client: str | None = None) -> tuple[datetime | None, datetime | None]:
+        """Creation times of the first and the last request of a period (of one client key id)."""
+        return self.ledger.first_and_last_times(since, until, client=client)
+
+    def hourly_route_energy(self, since: datetime, *, client: str | None = None) -> list[HourRouteEnergy]:
+        """Per (UTC hour, route) requests and energy from ``since`` on (of one client key id)."""
+        return self.ledger.hourly_route_energy(since, client=client)
+
+    def degraded_request_count(self, since: datetime, *, client: str | None = None) -> int:
+        """Requests from ``since`` on (of one client key id) with a ``degraded:…`` flag."""
+        return self.ledger.degraded_request_count(since, client=client)
+
+    def tier_energy_means(self, since: datetime) -> dict[str, TierEnergy]:
+        """Per route: successful, non-escalated requests from ``since`` on and their mean energy."""
+        return self.ledger.tier_energy_means(since)
+
+    def logged_scores(self, since: datetime | None, limit: int) -> list[tuple[float, float, float]]:
+        """(search, small, large) scores of the ``limit`` most recent classified, not forced, requests."""
+        return self.ledger.logged_scores(since, limit)
+
+    # Thresholds are never spooled: a change the database cannot take is refused (503) and changes nothing.
+
+    def threshold_version(self) -> int:
+        """The persisted thresholds' version (0 before any change)."""
+        return self.ledger.threshold_version()
+
+    def persisted_thresholds(self) -> tuple[int, dict[str, float]]:
+        """The version and every persisted threshold value, read consistently."""
+        return self.ledger.persisted_thresholds()
+
+    def save_thresholds(self, changes: Mapping[str, float], *, actor: str, reason: str,
+                        fallback: Mapping[str, float]) -> ThresholdChange:
+        """Persist validated ``changes`` as one new audited version; ``fallback`` gives never-persisted old values."""
+        return self.ledger.save_thresholds(changes, actor=actor, reason=reason, fallback=fallback)
+
+    def threshold_history(self, limit: int = 100) -> list[ThresholdChange]:
+        """The most recent ``limit`` threshold changes, newest first."""
+        return self.ledger.threshold_history(limit)
+
+    def ping(self) -> bool:
+        """True when the database answers."""
+        return self.ledger.ping()
 
     def _start(self) -> None:
         with self._lock:

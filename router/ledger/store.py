@@ -1,18 +1,19 @@
-"""The ledger store: SQLAlchemy Core over SQLite (WAL, the embedded default) or PostgreSQL.
+"""The SQL ledger (``LedgerStore``): SQLAlchemy Core over SQLite (WAL, the embedded default) or PostgreSQL.
 
 A row the database cannot take raises ``LedgerUnavailableError`` (the service wraps the store in
 ``router.ledger.spool.SpooledLedger``, which keeps such rows in a local fsync'd file and replays them),
 and ``record`` is one short transaction. SQLite runs in WAL mode with ``synchronous=FULL``. Times are
 stored as naive UTC; a ``day`` column (UTC date) lets the report group by day in SQL the same way on
 both databases. Prompt and answer text are stored only when the caller puts them in the row (the
-operator's ``store_text`` switch).
+operator's ``store_text`` switch). Aggregates live in ``router.ledger.queries`` and the persisted
+thresholds in ``router.ledger.thresholds_store``; ``Ledger`` answers the interface's questions with them.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,30 +24,20 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from router.core.errors import LedgerUnavailableError
+from router.ledger import queries
+from router.ledger.interface import DayRouteTotals, HourRouteEnergy, ThresholdChange, TierEnergy
 from router.ledger.migrations import backfill_rollup, migrate
-from router.ledger.row import LedgerRow
-from router.ledger.schema import (
-    ROLLUP_COUNTS,
-    ROLLUP_FLAGS,
-    ROLLUP_SUMS,
-    UNROUTED,
-    hour_key,
-    requests_table,
-    rollup_table,
-)
+from router.ledger.queries import to_utc_naive
+from router.ledger.row import RANGE_FALLBACKS, LedgerRow
+from router.ledger.schema import ROLLUP_COUNTS, ROLLUP_FLAGS, ROLLUP_SUMS, UNROUTED, LedgerTables, hour_key
+from router.ledger.thresholds_store import ThresholdTables
 
 log = logging.getLogger(__name__)
 
 _ROW_FIELDS = {f.name for f in fields(LedgerRow)}
 CONNECT_TIMEOUT_S = 5  # an unreachable PostgreSQL fails fast, so the spool takes over rather than stalling
-_RANGE_DEFAULTS = {"co2e_g_min": "co2e_g", "co2e_g_max": "co2e_g", "cf_co2e_g_min": "cf_co2e_g", "cf_co2e_g_max": "cf_co2e_g"}
 
-
-def to_utc_naive(moment: datetime) -> datetime:
-    """A datetime as naive UTC (naive input is taken to be UTC already)."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
+__all__ = ["CONNECT_TIMEOUT_S", "Ledger", "to_utc_naive"]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -58,13 +49,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class Ledger:
-    """Append-only store of ``LedgerRow``s with range queries for the report."""
+    """The SQL ``LedgerStore``: append-only ``LedgerRow``s, their aggregates, and the persisted thresholds."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.metadata = MetaData()
-        self.requests: Table = requests_table(self.metadata)
-        self.rollup: Table = rollup_table(self.metadata)
+        self.tables = LedgerTables.build(self.metadata)
+        self.requests: Table = self.tables.requests
+        self.rollup: Table = self.tables.rollup
+        self._thresholds = ThresholdTables(engine, self.tables)
         self._rollup_upsert = self._build_rollup_upsert()
 
     @classmethod
@@ -121,7 +114,7 @@ class Ledger:
     def rows(self, since: datetime | None = None, until: datetime | None = None) -> Iterator[LedgerRow]:
         """Rows with ``since <= created_at < until``, oldest first, streamed."""
         query = select(self.requests).order_by(self.requests.c.created_at, self.requests.c.id)
-        query = self.where_period(query, since, until)
+        query = queries.where_period(query, self.tables, since, until)
         try:
             with self.engine.connect() as conn:
                 for record in conn.execution_options(yield_per=1000).execute(query):
@@ -151,13 +144,57 @@ class Ledger:
         except SQLAlchemyError as exc:
             raise LedgerUnavailableError(f"cannot read the ledger: {exc}") from exc
 
-    def where_period(self, query: Any, since: datetime | None, until: datetime | None) -> Any:
-        """Restrict a query on ``requests`` to ``since <= created_at < until``."""
-        if since is not None:
-            query = query.where(self.requests.c.created_at >= to_utc_naive(since))
-        if until is not None:
-            query = query.where(self.requests.c.created_at < to_utc_naive(until))
-        return query
+    def recorded_request_ids(self, request_ids: Sequence[str]) -> set[str]:
+        """Those of ``request_ids`` that already have a row."""
+        column = self.requests.c.request_id
+        try:
+            with self.engine.connect() as conn:
+                return set(conn.execute(select(column).where(column.in_(list(request_ids)))).scalars())
+        except SQLAlchemyError as exc:
+            raise LedgerUnavailableError(f"cannot read the ledger: {exc}") from exc
+
+    def day_route_totals(self, since: datetime | None = None, until: datetime | None = None, *,
+                         client: str | None = None) -> list[DayRouteTotals]:
+        """Per (UTC day, route) counts and ``ENERGY_COLUMNS`` sums of a period (of one client key id)."""
+        return queries.day_route_totals(self.engine, self.tables, since, until, client)
+
+    def first_and_last_times(self, since: datetime | None = None, until: datetime | None = None, *,
+                             client: str | None = None) -> tuple[datetime | None, datetime | None]:
+        """Creation times of the first and the last request of a period (of one client key id)."""
+        return queries.first_and_last_times(self.engine, self.tables, since, until, client)
+
+    def hourly_route_energy(self, since: datetime, *, client: str | None = None) -> list[HourRouteEnergy]:
+        """Per (UTC hour, route) requests and energy from ``since`` on (of one client key id)."""
+        return queries.hourly_route_energy(self.engine, self.tables, since, client)
+
+    def degraded_request_count(self, since: datetime, *, client: str | None = None) -> int:
+        """Requests from ``since`` on (of one client key id) with a ``degraded:…`` flag."""
+        return queries.degraded_request_count(self.engine, self.tables, since, client)
+
+    def tier_energy_means(self, since: datetime) -> dict[str, TierEnergy]:
+        """Per route: successful, non-escalated requests from ``since`` on and their mean energy."""
+        return queries.tier_energy_means(self.engine, self.tables, since)
+
+    def logged_scores(self, since: datetime | None, limit: int) -> list[tuple[float, float, float]]:
+        """(search, small, large) scores of the ``limit`` most recent classified, not forced, requests."""
+        return queries.logged_scores(self.engine, self.tables, since, limit)
+
+    def threshold_version(self) -> int:
+        """The persisted thresholds' version (0 before any change)."""
+        return self._thresholds.version()
+
+    def persisted_thresholds(self) -> tuple[int, dict[str, float]]:
+        """The version and every persisted threshold value, read consistently."""
+        return self._thresholds.load()
+
+    def save_thresholds(self, changes: Mapping[str, float], *, actor: str, reason: str,
+                        fallback: Mapping[str, float]) -> ThresholdChange:
+        """Persist validated ``changes`` as one new audited version; ``fallback`` gives never-persisted old values."""
+        return self._thresholds.write(changes, actor=actor, reason=reason, fallback=fallback)
+
+    def threshold_history(self, limit: int = 100) -> list[ThresholdChange]:
+        """The most recent ``limit`` threshold changes, newest first."""
+        return self._thresholds.history(limit)
 
     def rebuild_rollup(self) -> None:
         """Recompute the hourly rollup from ``requests`` (after bulk SQL imports or deletions)."""
@@ -212,7 +249,7 @@ class Ledger:
     def _values(row: LedgerRow) -> dict[str, Any]:
         created = to_utc_naive(row.created_at)
         values: dict[str, Any] = {name: getattr(row, name) for name in _ROW_FIELDS}
-        for name, fallback in _RANGE_DEFAULTS.items():
+        for name, fallback in RANGE_FALLBACKS.items():
             if values[name] is None:
                 values[name] = values[fallback]
         values["created_at"] = created

@@ -200,8 +200,8 @@ def test_named_client_keys_are_recorded_by_name_and_reported_per_client(tmp_path
         everyone, team_page = client.get("/admin").text, client.get("/admin", params={"client": "team-a"}).text
         ledger = client.app.state.services.ledger
         since = window_start(48)
-        team_series = client_series(ledger.engine, ledger.requests, since, True, "team-a")
-        all_series = chart_series(ledger.engine, ledger.rollup, since, True)
+        team_series = client_series(ledger, since, True, "team-a")
+        all_series = chart_series(ledger, since, True)
 
     def requests_card(page: str) -> str:
         return re.search(r'data-card="Requests">.*?<div class="big">(\d+)</div>', page).group(1)

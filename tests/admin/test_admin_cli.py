@@ -118,7 +118,7 @@ def test_calibrate_apply_over_the_api_changes_live_thresholds_and_audits(make_se
 
 def test_calibrate_from_labels_respects_the_under_routing_bound(make_settings: Any, tmp_path: Path) -> None:
     from classifiers import load_classifier
-    from router.admin.calibrate import optimise_labelled, scores_array
+    from router.admin.threshold_search import optimise_labelled, scores_array
 
     settings = make_settings()
     data = tmp_path / "labelled.jsonl"
@@ -161,7 +161,7 @@ def test_energy_per_tier_comes_from_the_ledger_when_it_has_enough_requests(tmp_p
         rows += [scored_row(300 + i, (0.1, 0.1, 0.8), route="large", energy_wh=0.5, minutes_ago=60 * 24 * 40)
                  for i in range(MIN_LEDGER_REQUESTS)]  # too old
         ledger.record_many(rows)
-        energy = tier_energy(ledger.engine, None, {"small": 0.004})
+        energy = tier_energy(ledger, None, {"small": 0.004})
     finally:
         ledger.close()
     assert energy["search"]["wh"] == pytest.approx(2e-6) and energy["search"]["source"].startswith("ledger")

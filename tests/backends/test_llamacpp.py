@@ -13,6 +13,8 @@ from backends.llamacpp import LlamaCppBackend, build
 from backends.llamacpp_setup import SMOLLM2_SHA256, amx_warning
 from router.core import Completion, CompletionRequest, Message, Passage, Source, TextDelta
 from router.core.errors import BackendTimeoutError, ContextLengthError, RateLimitError, TierUnavailableError
+from router.limits import Limiter
+from router.tier_runner import TierRunner
 
 pytestmark = pytest.mark.slow
 
@@ -134,21 +136,30 @@ def test_a_prompt_longer_than_the_context_is_a_clear_400(tmp_path: Path) -> None
 
 
 def test_requests_queue_and_time_out_in_the_queue_with_429(tmp_path: Path) -> None:
-    small = make(tmp_path, options={"queue_timeout_s": 0.2})
+    """The router's tier slot (not the backend) queues and refuses: the small tier behind a one-slot limiter."""
+    small = make(tmp_path)
+    runner = TierRunner("small", small, timeout_s=60.0, limiter=Limiter("small", 1, max_queue=1, max_wait_s=0.2))
 
     async def scenario() -> tuple[BaseException | None, Completion]:
         await small.start()
-        busy = await small._acquire()  # the one slot is taken, as by a long generation (on any CPU's speed)
+        assert runner.limiter is not None
+        await runner.limiter.acquire()  # the one slot is taken, as by a long generation (on any CPU's speed)
         try:
-            queued = await asyncio.gather(small.complete(ask("Say hi.", max_tokens=4)), return_exceptions=True)
+            queued = await asyncio.gather(runner.complete(ask("Say hi.", max_tokens=4)), return_exceptions=True)
         finally:
-            small._release(busy, None)
-        return queued[0], await small.complete(ask("Say hi.", max_tokens=4))  # the slot came back
+            runner.limiter.release(5.0)
+        completed, _ = await runner.complete(ask("Say hi.", max_tokens=4))  # the slot came back
+        return queued[0], completed
 
     refused, after = run(scenario())
     assert isinstance(refused, RateLimitError) and refused.retry_after and refused.retry_after >= 1.0
     assert after.completion_tokens > 0
     run(small.aclose())
+
+
+def test_the_removed_queue_timeout_option_is_refused_with_its_replacement(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="limits.tier_max_wait_s"):
+        make(tmp_path, options={"queue_timeout_s": 0.2})
 
 
 def test_a_slow_generation_is_stopped_with_504_and_the_slot_reused(tmp_path: Path) -> None:

@@ -200,7 +200,7 @@ def test_calibrate_power_without_codecarbon_says_what_to_install() -> None:
     import importlib.util
 
     from router.core.errors import FrugalError
-    from router.energy.calibrate import INSTALL_HINT, calibrate_power
+    from router.energy.power_measurement import INSTALL_HINT, calibrate_power
 
     if importlib.util.find_spec("codecarbon") is not None:
         with pytest.raises(FrugalError, match="at least 2 seconds"):

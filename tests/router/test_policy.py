@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 from router.core.errors import UnprocessableError
 from router.core.policy import POLICY_THRESHOLDS, Policy
+from router.core.tiers import RANK, TIERS
 
 
 @dataclass
@@ -59,3 +62,23 @@ def test_policy_declares_the_shared_threshold_specs() -> None:
     declared = {spec.name: spec for spec in all_specs()}
     for name, spec in POLICY_THRESHOLDS.items():
         assert declared[name] is spec  # one declaration, no conversion
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_route_ranks_agrees_with_decide_row_by_row_including_ties(seed: int) -> None:
+    rng = random.Random(seed)
+    grid = [k / 20 for k in range(21)]  # scores and thresholds on one grid, so many scores equal a threshold
+    rows = [{tier: rng.choice(grid) for tier in TIERS} for _ in range(500)]
+    scores = np.array([[row[tier] for tier in TIERS] for row in rows])
+    pairs = [(rng.choice(grid), rng.choice(grid)) for _ in range(20)] + [(0.0, 0.0), (1.0, 1.0), (0.0, 1.0), (1.0, 0.0)]
+    ties = 0
+    for large, search in pairs:
+        policy = Policy({"route.large": large, "route.search": search})
+        expected = [RANK[policy.decide(Scores(row)).tier] for row in rows]
+        assert policy.route_ranks(scores).tolist() == expected, (large, search)
+        ties += sum(row["large"] == large or row["search"] == search for row in rows)
+    assert ties > 0  # the thresholds' boundaries were exercised
+
+
+def test_route_ranks_of_no_rows_is_empty() -> None:
+    assert Policy().route_ranks(np.empty((0, len(TIERS)))).tolist() == []

@@ -8,12 +8,11 @@ import random
 import numpy as np
 import pytest
 
-from router.admin.calibrate import (
+from router.admin.threshold_search import (
     cost_matrix,
     cut_points,
     evaluate,
     optimise_labelled,
-    route,
     scores_array,
     threshold_for_share,
 )
@@ -102,7 +101,7 @@ def test_threshold_for_share_hits_the_closest_reachable_share(target: float, thr
     assert threshold_for_share(large, target) == (pytest.approx(threshold), pytest.approx(share))
 
 
-def test_route_is_the_policy() -> None:
+def test_scores_array_routes_as_the_policy_decides() -> None:
     from router.core.policy import Policy
 
     rng = random.Random(3)
@@ -111,7 +110,7 @@ def test_route_is_the_policy() -> None:
     for large_t, search_t in [(0.2, 0.5), (0.05, 0.9), (0.7, 0.1), (rows[0]["large"], rows[1]["search"])]:
         policy = Policy({"route.large": large_t, "route.search": search_t})
         expected = [("search", "small", "large").index(policy.decide(_Scored(r)).tier) for r in rows]
-        assert route(scores, large_t, search_t).tolist() == expected
+        assert policy.route_ranks(scores).tolist() == expected
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -1,7 +1,8 @@
 """Choosing ``route.large`` and ``route.search`` from tier scores: pure arithmetic, no I/O.
 
-The policy (``router.core.policy``) sends a request to ``large`` when P(large) >= route.large, else to
-``search`` when P(search) >= route.search, else to ``small``. Only the order of the scores matters, so
+The policy (``router.core.policy.Policy``, whose ``route_ranks`` routes every row here) sends a request to
+``large`` when P(large) >= route.large, else to ``search`` when P(search) >= route.search, else to
+``small``. Only the order of the scores matters, so
 the candidate thresholds are the cut points between neighbouring observed scores (the midpoint
 between two neighbours, 0-side and 1-side midpoints at the ends): every distinct routing the policy
 can produce on the data is tried exactly once.
@@ -22,12 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-TIERS = ("search", "small", "large")
-RANK = {tier: rank for rank, tier in enumerate(TIERS)}
+from router.core import RANK, TIERS
+from router.core.policy import Policy
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ThresholdOutcome:
     """What a pair of thresholds does to a set of requests."""
 
     thresholds: dict[str, float]
@@ -49,14 +50,6 @@ def scores_array(scores: Sequence[Mapping[str, float]]) -> np.ndarray:
     return np.array([[float(s[tier]) for tier in TIERS] for s in scores], dtype=float).reshape(-1, 3)
 
 
-def route(scores: np.ndarray, large: float, search: float) -> np.ndarray:
-    """The tier rank (0 search, 1 small, 2 large) the policy picks for each row."""
-    ranks = np.ones(len(scores), dtype=int)
-    ranks[scores[:, 0] >= search] = 0
-    ranks[scores[:, 2] >= large] = 2
-    return ranks
-
-
 def cost_matrix(energy: Mapping[str, float]) -> np.ndarray:
     """cost[routed, label]: the energy of a request sent to ``routed`` that needs ``label``."""
     e = [float(energy[tier]) for tier in TIERS]
@@ -68,12 +61,12 @@ def cost_matrix(energy: Mapping[str, float]) -> np.ndarray:
 
 
 def evaluate(scores: np.ndarray, thresholds: Mapping[str, float], energy: Mapping[str, float],
-             labels: Sequence[str] | None = None) -> Outcome:
+             labels: Sequence[str] | None = None) -> ThresholdOutcome:
     """Shares, energy and (with labels) under- and over-routing of ``thresholds`` on ``scores``."""
     large, search = float(thresholds["route.large"]), float(thresholds["route.search"])
-    routed = route(scores, large, search)
+    routed = Policy({"route.large": large, "route.search": search}).route_ranks(scores)
     n = len(routed)
-    shares = {tier: float(np.mean(routed == rank)) if n else 0.0 for tier, rank in RANK.items()}
+    shares: dict[str, float] = {tier: float(np.mean(routed == rank)) if n else 0.0 for tier, rank in RANK.items()}
     under = over = None
     if labels is None:
         e = np.array([float(energy[tier]) for tier in TIERS])
@@ -84,7 +77,8 @@ def evaluate(scores: np.ndarray, thresholds: Mapping[str, float], energy: Mappin
         needs_large = truth == 2
         under = float(np.mean(routed[needs_large] < 2)) if needs_large.any() else 0.0
         over = float(np.mean(routed > truth)) if n else 0.0
-    return Outcome({"route.large": large, "route.search": search}, n, shares, total / n if n else 0.0, under, over)
+    return ThresholdOutcome({"route.large": large, "route.search": search}, n, shares, total / n if n else 0.0,
+                            under, over)
 
 
 def cut_points(values: np.ndarray) -> list[tuple[float, int]]:
@@ -113,7 +107,7 @@ def _between(low: float, high: float) -> float:
 
 
 def optimise_labelled(scores: np.ndarray, labels: Sequence[str], energy: Mapping[str, float],
-                      max_under_routing: float) -> Outcome:
+                      max_under_routing: float) -> ThresholdOutcome:
     """The thresholds with the least expected energy whose under-routing stays within ``max_under_routing``."""
     if len(scores) == 0:
         raise ValueError("no labelled requests to calibrate on")
@@ -156,4 +150,4 @@ def _ranks(labels: Sequence[str]) -> np.ndarray:
     unknown = sorted({label for label in labels if label not in RANK})
     if unknown:
         raise ValueError(f"unknown tier labels {unknown}; valid: {list(TIERS)}")
-    return np.array([RANK[label] for label in labels], dtype=int)
+    return np.array([TIERS.index(label) for label in labels], dtype=int)  # TIERS.index is RANK, for any str

@@ -1,0 +1,68 @@
+"""``frugal serve`` and ``frugal ask``: the whole pipeline, behind the API or for one request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated, Any
+
+import typer
+
+from router.commands.common import ConfigOpt, DataDirOpt, echo_json, fail, settings_from
+from router.core.errors import FrugalError
+
+
+def serve(
+    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+    host: Annotated[str | None, typer.Option(help="bind address (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default 8000)")] = None,
+    log_level: Annotated[str, typer.Option(help="log level")] = "info",
+) -> None:
+    """Start the OpenAI-compatible API."""
+    import uvicorn
+
+    from router.app import create_app
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = settings_from(config, data_dir, host=host, port=port)
+        settings.check_safe_bind()
+        prepare_demo_index(settings)
+    except FrugalError as exc:
+        fail(exc)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level.lower())
+
+
+def prepare_demo_index(settings: Any) -> None:
+    """Build the demo index when the search tier has no index yet (the embedded default)."""
+    if not settings.demo_index or settings.search.backend != "tantivy" or not settings.search.enabled:
+        return
+    from backends.search.ingest import build_demo_index
+
+    build_demo_index(settings.index_dir())
+
+
+def ask(
+    text: Annotated[str, typer.Argument(help="the request")],
+    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+    model: Annotated[str, typer.Option(help="frugal-auto or a forced tier (frugal-search|small|large)")] = "frugal-auto",
+    as_json: Annotated[bool, typer.Option("--json", help="print the frugal object plus the answer as JSON")] = False,
+) -> None:
+    """Run one request through the whole pipeline without a server."""
+    from router.oneshot import ask_once
+
+    try:
+        settings = settings_from(config, data_dir)
+        prepare_demo_index(settings)
+        outcome = asyncio.run(ask_once(settings, text, model))
+    except FrugalError as exc:
+        fail(exc)
+    if as_json:
+        echo_json({**outcome.frugal_object(), "answer": outcome.completion.text})
+        return
+    typer.echo(outcome.completion.text)
+    energy = outcome.estimate.energy_wh
+    typer.echo(
+        f"\n[route={outcome.route} escalations={outcome.escalations} energy={energy.value:.3g} Wh "
+        f"({energy.min:.3g}–{energy.max:.3g}) avoided={outcome.avoided_wh.value:.3g} Wh]", err=True,
+    )

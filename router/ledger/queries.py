@@ -1,0 +1,203 @@
+"""The ledger's aggregate reads: report totals, dashboard series, calibration figures (SQLAlchemy Core).
+
+Totals over a period read the hourly rollup for whole hours plus the raw rows of the partial hours at
+the period's edges, so a report over a million requests reads a few thousand rollup rows; totals for one
+client (a named client key: a team or an app) read that client's raw rows through their index (the
+rollup has no client dimension). The functions take the engine and the tables; ``Ledger`` exposes them
+as the methods of ``router.ledger.interface.LedgerStore``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, case, func, literal, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from router.core.errors import LedgerUnavailableError
+from router.ledger.interface import (
+    COUNTED_FLAGS,
+    DEGRADED,
+    UNROUTED,
+    DayRouteTotals,
+    HourRouteEnergy,
+    TierEnergy,
+)
+from router.ledger.row import ENERGY_COLUMNS
+from router.ledger.schema import LedgerTables, hour_key
+
+_COUNTS = ("requests", "succeeded", "escalations", "escalated")
+
+
+def to_utc_naive(moment: datetime) -> datetime:
+    """A datetime as naive UTC (naive input is taken to be UTC already)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def where_period(query: Any, tables: LedgerTables, since: datetime | None, until: datetime | None) -> Any:
+    """Restrict a query on ``requests`` to ``since <= created_at < until``."""
+    if since is not None:
+        query = query.where(tables.requests.c.created_at >= to_utc_naive(since))
+    if until is not None:
+        query = query.where(tables.requests.c.created_at < to_utc_naive(until))
+    return query
+
+
+def _fetch(engine: Engine, query: Any, what: str) -> list[Any]:
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(query).all())
+    except SQLAlchemyError as exc:
+        raise LedgerUnavailableError(f"cannot read {what}: {exc}") from exc
+
+
+def _totals(records: Iterable[Any]) -> list[DayRouteTotals]:
+    """``DayRouteTotals`` from result rows labelled like the rollup's columns (SQL NULL sums count as 0)."""
+    out = []
+    for record in records:
+        m: Mapping[str, Any] = record._mapping
+        out.append(DayRouteTotals(
+            day=m["day"], route=m["route"], **{name: int(m[name] or 0) for name in _COUNTS},
+            flags={flag: int(m[f"flag_{flag}"] or 0) for flag in COUNTED_FLAGS},
+            sums={name: float(m[name] or 0.0) for name in ENERGY_COLUMNS}))
+    return out
+
+
+def raw_day_route_totals(engine: Engine, tables: LedgerTables, since: datetime | None, until: datetime | None,
+                         client: str | None = None) -> list[DayRouteTotals]:
+    """Per (day, route) sums straight from ``requests`` (partial hours at the period's edges, or one client)."""
+    t = tables.requests
+    route = func.coalesce(t.c.route, literal(UNROUTED)).label("route")
+    columns = [
+        t.c.day.label("day"),
+        route,
+        func.count().label("requests"),
+        func.sum(case((t.c.status < 400, 1), else_=0)).label("succeeded"),
+        func.sum(t.c.escalations).label("escalations"),
+        func.sum(case((t.c.escalations > 0, 1), else_=0)).label("escalated"),
+        *(func.sum(case((t.c.flags.like(f'%"{flag}"%'), 1), else_=0)).label(f"flag_{flag}") for flag in COUNTED_FLAGS),
+        *(func.sum(t.c[name]).label(name) for name in ENERGY_COLUMNS),
+    ]
+    query = where_period(select(*columns), tables, since, until)
+    if client is not None:
+        query = query.where(t.c.client_key_id == client)
+    return _totals(_fetch(engine, query.group_by(t.c.day, route), "the ledger for the report"))
+
+
+def _rollup_totals(engine: Engine, tables: LedgerTables, low: datetime | None,
+                   high: datetime | None) -> list[DayRouteTotals]:
+    """Per (day, route) sums from the hourly rollup for whole hours ``low <= hour < high``."""
+    r = tables.rollup
+    names = (*_COUNTS, *(f"flag_{f}" for f in COUNTED_FLAGS), *ENERGY_COLUMNS)
+    query = select(r.c.day, r.c.route, *(func.sum(r.c[name]).label(name) for name in names))
+    if low is not None:
+        query = query.where(r.c.hour >= hour_key(low))
+    if high is not None:
+        query = query.where(r.c.hour < hour_key(high))
+    return _totals(_fetch(engine, query.group_by(r.c.day, r.c.route), "the ledger for the report"))
+
+
+def _ceil_hour(moment: datetime) -> datetime:
+    floor = moment.replace(minute=0, second=0, microsecond=0)
+    return floor if floor == moment else floor + timedelta(hours=1)
+
+
+def day_route_totals(engine: Engine, tables: LedgerTables, since: datetime | None, until: datetime | None,
+                     client: str | None = None) -> list[DayRouteTotals]:
+    """Whole hours from the rollup, the partial hours at either edge from the raw rows; one client's raw rows."""
+    if client is not None:
+        return raw_day_route_totals(engine, tables, since, until, client)
+    low = to_utc_naive(since) if since is not None else None
+    high = to_utc_naive(until) if until is not None else None
+    low_hour = _ceil_hour(low) if low is not None else None
+    high_hour = high.replace(minute=0, second=0, microsecond=0) if high is not None else None
+    if low_hour is not None and high_hour is not None and low_hour >= high_hour:
+        return raw_day_route_totals(engine, tables, low, high)
+    groups = _rollup_totals(engine, tables, low_hour, high_hour)
+    if low is not None and low_hour is not None and low < low_hour:
+        groups += raw_day_route_totals(engine, tables, low, low_hour)
+    if high is not None and high_hour is not None and high_hour < high:
+        groups += raw_day_route_totals(engine, tables, high_hour, high)
+    return groups
+
+
+def _aware(moment: datetime | str | None) -> datetime | None:
+    if moment is None:
+        return None
+    if isinstance(moment, str):  # SQLite returns min()/max() of a DATETIME as text
+        moment = datetime.fromisoformat(moment)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def first_and_last_times(engine: Engine, tables: LedgerTables, since: datetime | None, until: datetime | None,
+                         client: str | None = None) -> tuple[datetime | None, datetime | None]:
+    """First and last request time in the period (two index lookups), aware UTC."""
+    t = tables.requests
+    first = where_period(select(func.min(t.c.created_at)), tables, since, until)
+    last = where_period(select(func.max(t.c.created_at)), tables, since, until)
+    if client is not None:
+        first, last = first.where(t.c.client_key_id == client), last.where(t.c.client_key_id == client)
+    try:
+        with engine.connect() as conn:
+            return _aware(conn.execute(first).scalar()), _aware(conn.execute(last).scalar())
+    except SQLAlchemyError as exc:
+        raise LedgerUnavailableError(f"cannot read the ledger for the report: {exc}") from exc
+
+
+def hourly_route_energy(engine: Engine, tables: LedgerTables, since: datetime,
+                        client: str | None = None) -> list[HourRouteEnergy]:
+    """Per (hour, route) requests and energy from the rollup, or from one client's raw rows."""
+    since = to_utc_naive(since)
+    if client is None:
+        r = tables.rollup
+        query = (select(r.c.hour, r.c.route, func.sum(r.c.requests), func.sum(r.c.energy_wh), func.sum(r.c.cf_energy_wh))
+                 .where(r.c.hour >= hour_key(since)).group_by(r.c.hour, r.c.route))
+        return [HourRouteEnergy(hour, route, int(count), float(wh or 0.0), float(cf_wh or 0.0))
+                for hour, route, count, wh, cf_wh in _fetch(engine, query, "the ledger for the dashboard")]
+    t = tables.requests
+    query = (select(t.c.created_at, t.c.route, t.c.energy_wh, t.c.cf_energy_wh)
+             .where(t.c.client_key_id == client, t.c.created_at >= since))
+    sums: dict[tuple[str, str], list[float]] = {}
+    for at, route, wh, cf_wh in _fetch(engine, query, "the ledger for the dashboard"):
+        point = sums.setdefault((hour_key(at), route or UNROUTED), [0, 0.0, 0.0])
+        point[0] += 1
+        point[1] += float(wh or 0.0)
+        point[2] += float(cf_wh or 0.0)
+    return [HourRouteEnergy(hour, route, int(n), wh, cf_wh) for (hour, route), (n, wh, cf_wh) in sums.items()]
+
+
+def degraded_request_count(engine: Engine, tables: LedgerTables, since: datetime, client: str | None = None) -> int:
+    """Requests since ``since`` (of one client key id) that carry a ``degraded:…`` flag."""
+    t = tables.requests
+    query = (select(func.count()).select_from(t)
+             .where(t.c.created_at >= to_utc_naive(since), t.c.flags.like(f'%"{DEGRADED}%')))
+    if client is not None:
+        query = query.where(t.c.client_key_id == client)
+    return int(_fetch(engine, query, "the ledger for the dashboard")[0][0])
+
+
+def tier_energy_means(engine: Engine, tables: LedgerTables, since: datetime) -> dict[str, TierEnergy]:
+    """Per route: successful, non-escalated requests since ``since`` and their mean energy (Wh)."""
+    t = tables.requests
+    query = (select(t.c.route, func.count(), func.avg(t.c.energy_wh))
+             .where(and_(t.c.created_at >= to_utc_naive(since), t.c.status < 400, t.c.escalations == 0,
+                         t.c.route.is_not(None)))
+             .group_by(t.c.route))
+    return {row[0]: TierEnergy(int(row[1]), float(row[2] or 0.0))
+            for row in _fetch(engine, query, "per-tier energy from the ledger")}
+
+
+def logged_scores(engine: Engine, tables: LedgerTables, since: datetime | None,
+                  limit: int) -> list[tuple[float, float, float]]:
+    """(search, small, large) scores of the most recent ``limit`` classified (not forced) requests."""
+    t = tables.requests
+    query = (select(t.c.score_search, t.c.score_small, t.c.score_large)
+             .where(and_(t.c.score_large.is_not(None), t.c.score_search.is_not(None), t.c.forced.is_(False)))
+             .order_by(t.c.id.desc()).limit(max(1, int(limit))))
+    if since is not None:
+        query = query.where(t.c.created_at >= to_utc_naive(since))
+    return [(float(a), float(b), float(c)) for a, b, c in _fetch(engine, query, "logged scores from the ledger")]
