@@ -33,6 +33,9 @@ class Metrics:
             "frugal_counterfactual_energy_wh",
             "Estimated energy the all-large counterfactual would have used (Wh); minus frugal_energy_wh it is the "
             "net energy avoided, negative requests included", ("tier",), registry=r)
+        self.degraded = Counter(
+            "frugal_degraded", "Requests a cheaper tier answered because the tier they needed was unavailable "
+            "(not avoided large calls), by final tier and reason", ("tier", "reason"), registry=r)
         self.decision = Histogram("frugal_routing_decision_seconds", "Time to classify and decide a route",
                                   buckets=DECISION_BUCKETS, registry=r)
         self.backend = Histogram("frugal_backend_seconds", "Time a tier's backend took to answer",
@@ -47,12 +50,15 @@ class Metrics:
         energy_wh: float,
         avoided_wh: float,
         decision_seconds: float,
+        degraded: str | None = None,
     ) -> None:
         """Count one finished request (``route`` None when it failed before a tier answered)."""
         tier = route or UNROUTED
         self.requests.labels(tier=tier, status=str(status)).inc()
         if escalations > 0:
             self.escalations.labels(tier=tier).inc(escalations)
+        if degraded:
+            self.degraded.labels(tier=tier, reason=degraded).inc()
         if energy_wh > 0:
             self.energy.labels(tier=tier).inc(energy_wh)
         if avoided_wh > 0:  # counters only go up: a costlier-than-large request counts in the two counters below

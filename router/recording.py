@@ -57,7 +57,7 @@ class RequestRecorder:
         self.metrics.observe_request(
             route=outcome.route, status=200, escalations=outcome.escalations,
             energy_wh=outcome.estimate.energy_wh.value, avoided_wh=outcome.avoided_wh.value,
-            decision_seconds=outcome.decision_ms / 1000,
+            decision_seconds=outcome.decision_ms / 1000, degraded=outcome.degraded,
         )
 
     async def failed(

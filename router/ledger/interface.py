@@ -36,6 +36,7 @@ class DayRouteTotals:
     succeeded: int = 0
     escalations: int = 0
     escalated: int = 0
+    degraded: int = 0  # answered by a cheaper tier because the tier they needed was unavailable
     flags: dict[str, int] = field(default_factory=dict)
     sums: dict[str, float] = field(default_factory=dict)
 

@@ -161,11 +161,38 @@ def _m0004_client_index(conn: Connection) -> None:
     Index("ix_requests_client_created", table.c.client_key_id, table.c.created_at).create(conn)
 
 
+def count_degraded(conn: Connection) -> None:
+    """Set ``request_rollup.degraded`` from ``requests`` (used by 0005 and ``Ledger.rebuild_rollup``).
+
+    One scan of ``requests`` groups the degraded rows by hour and route; each group then updates its rollup
+    row by primary key (a correlated subquery per rollup row would scan ``requests`` once per hour).
+    """
+    hour = (
+        "to_char(created_at, 'YYYY-MM-DD\"T\"HH24')" if conn.dialect.name == "postgresql"
+        else "strftime('%Y-%m-%dT%H', created_at)"
+    )
+    groups = conn.execute(text(
+        f"SELECT {hour} AS hour, COALESCE(route, 'none') AS route, COUNT(*) AS n FROM requests "
+        f"WHERE flags LIKE '%\"degraded:%' GROUP BY {hour}, COALESCE(route, 'none')"
+    )).all()
+    conn.execute(text("UPDATE request_rollup SET degraded = 0"))
+    if groups:
+        conn.execute(text("UPDATE request_rollup SET degraded = :n WHERE hour = :hour AND route = :route"),
+                     [{"hour": g.hour, "route": g.route, "n": g.n} for g in groups])
+
+
+def _m0005_rollup_degraded(conn: Connection) -> None:
+    """Count degraded answers per hour and route, so the report never counts them as avoided large calls."""
+    conn.execute(text("ALTER TABLE request_rollup ADD COLUMN degraded INTEGER NOT NULL DEFAULT 0"))
+    count_degraded(conn)
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_requests", _m0001_requests),
     ("0002_hourly_rollup", _m0002_hourly_rollup),
     ("0003_thresholds", _m0003_thresholds),
     ("0004_client_index", _m0004_client_index),
+    ("0005_rollup_degraded", _m0005_rollup_degraded),
 ]
 
 

@@ -28,7 +28,7 @@ from router.ledger.interface import (
 from router.ledger.row import ENERGY_COLUMNS
 from router.ledger.schema import LedgerTables, hour_key
 
-_COUNTS = ("requests", "succeeded", "escalations", "escalated")
+_COUNTS = ("requests", "succeeded", "escalations", "escalated", "degraded")
 
 
 def to_utc_naive(moment: datetime) -> datetime:
@@ -79,6 +79,7 @@ def raw_day_route_totals(engine: Engine, tables: LedgerTables, since: datetime |
         func.sum(case((t.c.status < 400, 1), else_=0)).label("succeeded"),
         func.sum(t.c.escalations).label("escalations"),
         func.sum(case((t.c.escalations > 0, 1), else_=0)).label("escalated"),
+        func.sum(case((t.c.flags.like(f'%"{DEGRADED}%'), 1), else_=0)).label("degraded"),
         *(func.sum(case((t.c.flags.like(f'%"{flag}"%'), 1), else_=0)).label(f"flag_{flag}") for flag in COUNTED_FLAGS),
         *(func.sum(t.c[name]).label(name) for name in ENERGY_COLUMNS),
     ]

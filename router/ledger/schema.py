@@ -20,7 +20,8 @@ FLOAT_COLUMNS = ("score_search", "score_small", "score_large", "decision_ms", "l
 
 ROLLUP_FLAGS = COUNTED_FLAGS
 ROLLUP_SUMS = ENERGY_COLUMNS
-ROLLUP_COUNTS = ("requests", "succeeded", "escalations", "escalated", *(f"flag_{f}" for f in ROLLUP_FLAGS))
+ROLLUP_COUNTS = ("requests", "succeeded", "escalations", "escalated", "degraded",
+                 *(f"flag_{f}" for f in ROLLUP_FLAGS))
 
 __all__ = [
     "FLOAT_COLUMNS", "ROLLUP_COUNTS", "ROLLUP_FLAGS", "ROLLUP_SUMS", "UNROUTED", "LedgerTables", "hour_key",

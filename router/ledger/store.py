@@ -25,8 +25,8 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from router.core.errors import LedgerUnavailableError
 from router.ledger import queries
-from router.ledger.interface import DayRouteTotals, HourRouteEnergy, ThresholdChange, TierEnergy
-from router.ledger.migrations import backfill_rollup, migrate
+from router.ledger.interface import DEGRADED, DayRouteTotals, HourRouteEnergy, ThresholdChange, TierEnergy
+from router.ledger.migrations import backfill_rollup, count_degraded, migrate
 from router.ledger.queries import to_utc_naive
 from router.ledger.row import RANGE_FALLBACKS, LedgerRow
 from router.ledger.schema import ROLLUP_COUNTS, ROLLUP_FLAGS, ROLLUP_SUMS, UNROUTED, LedgerTables, hour_key
@@ -202,6 +202,7 @@ class Ledger:
             with self.engine.begin() as conn:
                 conn.execute(delete(self.rollup))
                 backfill_rollup(conn)
+                count_degraded(conn)
         except SQLAlchemyError as exc:
             raise LedgerUnavailableError(f"cannot rebuild the ledger rollup: {exc}") from exc
 
@@ -217,6 +218,7 @@ class Ledger:
             d["succeeded"] += 1 if v["status"] < 400 else 0
             d["escalations"] += v["escalations"]
             d["escalated"] += 1 if v["escalations"] > 0 else 0
+            d["degraded"] += 1 if f'"{DEGRADED}' in v["flags"] else 0  # as LIKE '%"degraded:%'
             for flag in ROLLUP_FLAGS:
                 d[f"flag_{flag}"] += 1 if f'"{flag}"' in v["flags"] else 0  # as LIKE '%"flag"%' 
             for name in ROLLUP_SUMS:

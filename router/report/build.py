@@ -31,6 +31,7 @@ class _Totals:
         self.succeeded = 0
         self.escalations = 0
         self.escalated = 0
+        self.degraded = 0
         self.sums: dict[str, float] = defaultdict(float)
         self.flags: dict[str, int] = defaultdict(int)
 
@@ -39,6 +40,7 @@ class _Totals:
         self.succeeded += group.succeeded
         self.escalations += group.escalations
         self.escalated += group.escalated
+        self.degraded += group.degraded
         for name in ENERGY_COLUMNS:
             self.sums[name] += group.sums.get(name, 0.0)
         for flag in REPORTED_FLAGS:
@@ -86,8 +88,8 @@ def build_report(
         by_route[group.route].add(group)
         by_day[group.day].add(group)
         day_routes[group.day][group.route] = day_routes[group.day].get(group.route, 0) + group.requests
-        if group.route in CHEAP_TIERS:
-            avoided_calls += group.succeeded
+        if group.route in CHEAP_TIERS:  # a degraded answer was needed from the large tier: not an avoided call
+            avoided_calls += group.succeeded - group.degraded
 
     energy, co2e = total.range("energy_wh"), total.range("co2e_g")
     cf_energy, cf_co2e = total.range("cf_energy_wh"), total.range("cf_co2e_g")
@@ -95,6 +97,7 @@ def build_report(
     by_tier = {
         tier: {
             "requests": by_route[tier].requests,
+            "degraded": by_route[tier].degraded,
             "share": _ratio(by_route[tier].requests, total.requests) or 0.0,
             "energy_wh": by_route[tier].range("energy_wh").to_dict(),
             "co2e_g": by_route[tier].range("co2e_g").to_dict(),
@@ -109,6 +112,7 @@ def build_report(
         daily.append({
             "date": day,
             "requests": d.requests,
+            "degraded": d.degraded,
             "by_tier": {tier: day_routes[day].get(tier, 0) for tier in tiers},
             "energy_wh": d_energy.to_dict(),
             "counterfactual_energy_wh": d_cf.to_dict(),
@@ -131,6 +135,10 @@ def build_report(
         "succeeded": total.succeeded,
         "failed": total.requests - total.succeeded,
         "by_tier": by_tier,
+        "degraded": {
+            "requests": total.degraded,
+            "share": _ratio(total.degraded, total.requests) or 0.0,
+        },
         "escalations": {
             "total": total.escalations,
             "requests": total.escalated,
@@ -152,6 +160,7 @@ def build_report(
             "co2e_g": (cf_co2e - co2e).to_dict(),
             "cost_usd": _money(total, "cf_cost_usd") - _money(total, "cost_usd"),
             "energy_share": _ratio(avoided_energy.value, cf_energy.value),
+            "energy_distinguishable_from_zero": avoided_energy.min > 0 or avoided_energy.max < 0,
         },
         "requests_per_wh": _per_wh(total.requests, energy),
         "flags": dict(total.flags) if total.requests else {flag: 0 for flag in REPORTED_FLAGS},

@@ -130,7 +130,12 @@ def render_html(report: dict[str, Any]) -> str:
             f'{_num("avoided.large_calls", av["large_calls"])} '
             f'<span class="rng">({_percent("avoided.large_calls_share", av["large_calls_share"])} of requests)</span>')),
         ("Energy avoided", _ranged("avoided.energy_wh", av["energy_wh"], "Wh")
-         + f' <span class="rng">({_percent("avoided.energy_share", av["energy_share"])} of all-large)</span>'),
+         + f' <span class="rng">({_percent("avoided.energy_share", av["energy_share"])} of all-large)</span>'
+         + ("" if av.get("energy_distinguishable_from_zero", True)
+            else ' <span class="rng" data-key="avoided.not_distinguishable">not distinguishable from zero</span>')),
+        ("Degraded answers", (
+            f'{_num("degraded.requests", report["degraded"]["requests"])} '
+            f'<span class="rng">(needed the large tier, answered by a cheaper one; not counted as avoided)</span>')),
         ("CO2e avoided", _ranged("avoided.co2e_g", av["co2e_g"], "g")),
         ("Money avoided", _num("avoided.cost_usd", av["cost_usd"], "USD")),
         ("Requests per Wh", _ranged("requests_per_wh", report["requests_per_wh"])),

@@ -43,6 +43,7 @@ def csv_rows(report: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
     yield ("period", "", "last", report["period"]["last"], "", "")
     yield ("total", "", "requests", report["requests"], "", "")
     yield ("total", "", "failed", report.get("failed", 0), "", "")
+    yield ("total", "", "degraded_requests", report["degraded"]["requests"], "", "")
     yield ("total", "", "escalations", report["escalations"]["total"], "", "")
     yield ("total", "", "escalated_requests", report["escalations"]["requests"], "", "")
     yield ranged("total", "", "energy_wh", report["energy_wh"])
@@ -66,6 +67,7 @@ def csv_rows(report: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
     yield ranged("avoided", "", "co2e_g", av["co2e_g"])
     yield ("avoided", "", "cost_usd", av["cost_usd"], "", "")
     yield ("avoided", "", "energy_share", av["energy_share"], "", "")
+    yield ("avoided", "", "energy_distinguishable_from_zero", av["energy_distinguishable_from_zero"], "", "")
     for day in report["daily"]:
         yield ("daily", day["date"], "requests", day["requests"], "", "")
         for tier, count in day["by_tier"].items():
@@ -108,7 +110,8 @@ def render_table(report: dict[str, Any]) -> Any:
     summary.caption = (
         f"{report['requests']} requests ({report.get('failed', 0)} failed); {av['large_calls']} large calls avoided "
         f"({av['large_calls_share']:.0%}); energy avoided {'—' if share is None else f'{share:.0%}'}; "
-        f"{report['escalations']['requests']} escalated"
+        f"{report['escalations']['requests']} escalated; {report['degraded']['requests']} degraded (not counted as "
+        "avoided)" + ("" if av["energy_distinguishable_from_zero"] else "; energy avoided not distinguishable from zero")
     )
     tiers = Table(title="By tier")
     for name in ("tier", "requests", "share", "energy (Wh)", "CO2e (g)", "cost (USD)"):
