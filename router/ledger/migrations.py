@@ -161,8 +161,11 @@ def _m0004_client_index(conn: Connection) -> None:
     Index("ix_requests_client_created", table.c.client_key_id, table.c.created_at).create(conn)
 
 
+_M0005_DEGRADED_SUMS = tuple(f"degraded_{name}" for name in _V1_ENERGY_COLUMNS)
+
+
 def count_degraded(conn: Connection) -> None:
-    """Set ``request_rollup.degraded`` from ``requests`` (used by 0005 and ``Ledger.rebuild_rollup``).
+    """Set ``request_rollup.degraded`` and its ``degraded_*`` sums from ``requests`` (0005, ``rebuild_rollup``).
 
     One scan of ``requests`` groups the degraded rows by hour and route; each group then updates its rollup
     row by primary key (a correlated subquery per rollup row would scan ``requests`` once per hour).
@@ -171,19 +174,24 @@ def count_degraded(conn: Connection) -> None:
         "to_char(created_at, 'YYYY-MM-DD\"T\"HH24')" if conn.dialect.name == "postgresql"
         else "strftime('%Y-%m-%dT%H', created_at)"
     )
+    sums = ", ".join(f"COALESCE(SUM({name}), 0) AS {name}" for name in _V1_ENERGY_COLUMNS)
     groups = conn.execute(text(
-        f"SELECT {hour} AS hour, COALESCE(route, 'none') AS route, COUNT(*) AS n FROM requests "
+        f"SELECT {hour} AS hour, COALESCE(route, 'none') AS route, COUNT(*) AS n, {sums} FROM requests "
         f"WHERE flags LIKE '%\"degraded:%' GROUP BY {hour}, COALESCE(route, 'none')"
     )).all()
-    conn.execute(text("UPDATE request_rollup SET degraded = 0"))
+    zero = ", ".join(f"{name} = 0" for name in _M0005_DEGRADED_SUMS)
+    conn.execute(text(f"UPDATE request_rollup SET degraded = 0, {zero}"))
     if groups:
-        conn.execute(text("UPDATE request_rollup SET degraded = :n WHERE hour = :hour AND route = :route"),
-                     [{"hour": g.hour, "route": g.route, "n": g.n} for g in groups])
+        assign = ", ".join(f"degraded_{name} = :{name}" for name in _V1_ENERGY_COLUMNS)
+        conn.execute(text(f"UPDATE request_rollup SET degraded = :n, {assign} WHERE hour = :hour AND route = :route"),
+                     [dict(g._mapping) for g in groups])
 
 
 def _m0005_rollup_degraded(conn: Connection) -> None:
-    """Count degraded answers per hour and route, so the report never counts them as avoided large calls."""
+    """Count degraded answers and their energy per hour and route: the report states savings net of them."""
     conn.execute(text("ALTER TABLE request_rollup ADD COLUMN degraded INTEGER NOT NULL DEFAULT 0"))
+    for name in _M0005_DEGRADED_SUMS:
+        conn.execute(text(f"ALTER TABLE request_rollup ADD COLUMN {name} FLOAT NOT NULL DEFAULT 0"))
     count_degraded(conn)
 
 

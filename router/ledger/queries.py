@@ -26,7 +26,7 @@ from router.ledger.interface import (
     TierEnergy,
 )
 from router.ledger.row import ENERGY_COLUMNS
-from router.ledger.schema import LedgerTables, hour_key
+from router.ledger.schema import ROLLUP_SUMS, LedgerTables, hour_key
 
 _COUNTS = ("requests", "succeeded", "escalations", "escalated", "degraded")
 
@@ -63,7 +63,7 @@ def _totals(records: Iterable[Any]) -> list[DayRouteTotals]:
         out.append(DayRouteTotals(
             day=m["day"], route=m["route"], **{name: int(m[name] or 0) for name in _COUNTS},
             flags={flag: int(m[f"flag_{flag}"] or 0) for flag in COUNTED_FLAGS},
-            sums={name: float(m[name] or 0.0) for name in ENERGY_COLUMNS}))
+            sums={name: float(m[name] or 0.0) for name in ROLLUP_SUMS}))
     return out
 
 
@@ -82,6 +82,8 @@ def raw_day_route_totals(engine: Engine, tables: LedgerTables, since: datetime |
         func.sum(case((t.c.flags.like(f'%"{DEGRADED}%'), 1), else_=0)).label("degraded"),
         *(func.sum(case((t.c.flags.like(f'%"{flag}"%'), 1), else_=0)).label(f"flag_{flag}") for flag in COUNTED_FLAGS),
         *(func.sum(t.c[name]).label(name) for name in ENERGY_COLUMNS),
+        *(func.sum(case((t.c.flags.like(f'%"{DEGRADED}%'), t.c[name]), else_=0.0)).label(f"degraded_{name}")
+          for name in ENERGY_COLUMNS),
     ]
     query = where_period(select(*columns), tables, since, until)
     if client is not None:
@@ -93,7 +95,7 @@ def _rollup_totals(engine: Engine, tables: LedgerTables, low: datetime | None,
                    high: datetime | None) -> list[DayRouteTotals]:
     """Per (day, route) sums from the hourly rollup for whole hours ``low <= hour < high``."""
     r = tables.rollup
-    names = (*_COUNTS, *(f"flag_{f}" for f in COUNTED_FLAGS), *ENERGY_COLUMNS)
+    names = (*_COUNTS, *(f"flag_{f}" for f in COUNTED_FLAGS), *ROLLUP_SUMS)
     query = select(r.c.day, r.c.route, *(func.sum(r.c[name]).label(name) for name in names))
     if low is not None:
         query = query.where(r.c.hour >= hour_key(low))

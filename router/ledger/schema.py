@@ -19,12 +19,14 @@ from router.ledger.row import ENERGY_COLUMNS
 FLOAT_COLUMNS = ("score_search", "score_small", "score_large", "decision_ms", "latency_ms", *ENERGY_COLUMNS)
 
 ROLLUP_FLAGS = COUNTED_FLAGS
-ROLLUP_SUMS = ENERGY_COLUMNS
+#: The same sums over the degraded requests only, so that savings can be stated net of them (migration 0005).
+DEGRADED_SUMS = tuple(f"degraded_{name}" for name in ENERGY_COLUMNS)
+ROLLUP_SUMS = (*ENERGY_COLUMNS, *DEGRADED_SUMS)
 ROLLUP_COUNTS = ("requests", "succeeded", "escalations", "escalated", "degraded",
                  *(f"flag_{f}" for f in ROLLUP_FLAGS))
 
 __all__ = [
-    "FLOAT_COLUMNS", "ROLLUP_COUNTS", "ROLLUP_FLAGS", "ROLLUP_SUMS", "UNROUTED", "LedgerTables", "hour_key",
+    "DEGRADED_SUMS", "FLOAT_COLUMNS", "ROLLUP_COUNTS", "ROLLUP_FLAGS", "ROLLUP_SUMS", "UNROUTED", "LedgerTables", "hour_key",
     "requests_table", "rollup_table",
 ]
 

@@ -28,7 +28,7 @@ from router.ledger import queries
 from router.ledger.interface import DEGRADED, DayRouteTotals, HourRouteEnergy, ThresholdChange, TierEnergy
 from router.ledger.migrations import backfill_rollup, count_degraded, migrate
 from router.ledger.queries import to_utc_naive
-from router.ledger.row import RANGE_FALLBACKS, LedgerRow
+from router.ledger.row import ENERGY_COLUMNS, RANGE_FALLBACKS, LedgerRow
 from router.ledger.schema import ROLLUP_COUNTS, ROLLUP_FLAGS, ROLLUP_SUMS, UNROUTED, LedgerTables, hour_key
 from router.ledger.thresholds_store import ThresholdTables
 
@@ -218,11 +218,14 @@ class Ledger:
             d["succeeded"] += 1 if v["status"] < 400 else 0
             d["escalations"] += v["escalations"]
             d["escalated"] += 1 if v["escalations"] > 0 else 0
-            d["degraded"] += 1 if f'"{DEGRADED}' in v["flags"] else 0  # as LIKE '%"degraded:%'
+            degraded = f'"{DEGRADED}' in v["flags"]  # as LIKE '%"degraded:%'
+            d["degraded"] += 1 if degraded else 0
             for flag in ROLLUP_FLAGS:
                 d[f"flag_{flag}"] += 1 if f'"{flag}"' in v["flags"] else 0  # as LIKE '%"flag"%' 
-            for name in ROLLUP_SUMS:
+            for name in ENERGY_COLUMNS:
                 d[name] += v[name]
+                if degraded:
+                    d[f"degraded_{name}"] += v[name]
         conn.execute(self._rollup_upsert, list(deltas.values()))
 
     def _build_rollup_upsert(self) -> Any:

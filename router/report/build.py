@@ -16,7 +16,6 @@ from typing import Any
 from router.core import TIERS
 from router.core.estimate import Range
 from router.ledger.interface import COUNTED_FLAGS, DayRouteTotals, LedgerStore
-from router.ledger.row import ENERGY_COLUMNS
 
 #: Tiers whose answers avoid a large-model call: every tier but the dearest.
 CHEAP_TIERS = TIERS[:-1]
@@ -41,13 +40,26 @@ class _Totals:
         self.escalations += group.escalations
         self.escalated += group.escalated
         self.degraded += group.degraded
-        for name in ENERGY_COLUMNS:
-            self.sums[name] += group.sums.get(name, 0.0)
+        for name, value in group.sums.items():  # ENERGY_COLUMNS and their degraded_* parts
+            self.sums[name] += value
         for flag in REPORTED_FLAGS:
             self.flags[flag] += group.flags.get(flag, 0)
 
     def range(self, prefix: str) -> Range:
         return Range(self.sums[prefix], self.sums[f"{prefix}_min"], self.sums[f"{prefix}_max"])
+
+    def net_range(self, prefix: str) -> Range:
+        """The sums over the requests that were not degraded (exact: a subset's sums are subtracted)."""
+        whole, degraded = self.range(prefix), self.range(f"degraded_{prefix}")
+        return Range(whole.value - degraded.value, whole.min - degraded.min, whole.max - degraded.max)
+
+    def avoided(self, measure: str) -> Range:
+        """All-large minus actual over the requests that were not degraded, with the widest honest bounds."""
+        return self.net_range(f"cf_{measure}") - self.net_range(measure)
+
+    def avoided_cost(self) -> float:
+        return (self.sums["cf_cost_usd"] - self.sums["degraded_cf_cost_usd"]) - (
+            self.sums["cost_usd"] - self.sums["degraded_cost_usd"])
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -116,12 +128,12 @@ def build_report(
             "by_tier": {tier: day_routes[day].get(tier, 0) for tier in tiers},
             "energy_wh": d_energy.to_dict(),
             "counterfactual_energy_wh": d_cf.to_dict(),
-            "avoided_energy_wh": (d_cf - d_energy).to_dict(),
+            "avoided_energy_wh": d.avoided("energy_wh").to_dict(),
             "co2e_g": d.range("co2e_g").to_dict(),
             "cost_usd": _money(d, "cost_usd"),
             "counterfactual_cost_usd": _money(d, "cf_cost_usd"),
         })
-    avoided_energy = cf_energy - energy
+    avoided_energy = total.avoided("energy_wh")  # net: a degraded answer saved nothing, the large tier was needed
     return {
         "period": {
             "since": _iso(since),
@@ -138,6 +150,8 @@ def build_report(
         "degraded": {
             "requests": total.degraded,
             "share": _ratio(total.degraded, total.requests) or 0.0,
+            "energy_wh": total.range("degraded_energy_wh").to_dict(),
+            "counterfactual_energy_wh": total.range("degraded_cf_energy_wh").to_dict(),
         },
         "escalations": {
             "total": total.escalations,
@@ -157,9 +171,9 @@ def build_report(
             "large_calls": avoided_calls,
             "large_calls_share": _ratio(avoided_calls, total.requests) or 0.0,
             "energy_wh": avoided_energy.to_dict(),
-            "co2e_g": (cf_co2e - co2e).to_dict(),
-            "cost_usd": _money(total, "cf_cost_usd") - _money(total, "cost_usd"),
-            "energy_share": _ratio(avoided_energy.value, cf_energy.value),
+            "co2e_g": total.avoided("co2e_g").to_dict(),
+            "cost_usd": total.avoided_cost(),
+            "energy_share": _ratio(avoided_energy.value, total.net_range("cf_energy_wh").value),
             "energy_distinguishable_from_zero": avoided_energy.min > 0 or avoided_energy.max < 0,
         },
         "requests_per_wh": _per_wh(total.requests, energy),

@@ -135,7 +135,9 @@ def render_html(report: dict[str, Any]) -> str:
             else ' <span class="rng" data-key="avoided.not_distinguishable">not distinguishable from zero</span>')),
         ("Degraded answers", (
             f'{_num("degraded.requests", report["degraded"]["requests"])} '
-            f'<span class="rng">(needed the large tier, answered by a cheaper one; not counted as avoided)</span>')),
+            f'<span class="rng">(needed the large tier, answered by a cheaper one, using '
+            f'{_num("degraded.energy_wh.value", report["degraded"]["energy_wh"]["value"], "Wh")}; '
+            'not counted as avoided)</span>')),
         ("CO2e avoided", _ranged("avoided.co2e_g", av["co2e_g"], "g")),
         ("Money avoided", _num("avoided.cost_usd", av["cost_usd"], "USD")),
         ("Requests per Wh", _ranged("requests_per_wh", report["requests_per_wh"])),

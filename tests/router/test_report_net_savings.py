@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from router.app import create_app
@@ -39,6 +40,13 @@ def test_with_no_large_tier_degraded_answers_are_counted_as_degraded_not_avoided
     assert report["degraded"]["requests"] == len(degraded)
     assert report["avoided"]["large_calls"] == len(answered_cheaply) == len(rows) - len(degraded)
     assert sum(t["degraded"] for t in report["by_tier"].values()) == len(degraded)
+    net_avoided = sum(r.cf_energy_wh - r.energy_wh for r in rows if r not in degraded)
+    assert report["avoided"]["energy_wh"]["value"] == pytest.approx(net_avoided, rel=1e-9, abs=1e-15)
+    assert report["degraded"]["energy_wh"]["value"] == pytest.approx(sum(r.energy_wh for r in degraded), rel=1e-9)
+    assert report["degraded"]["counterfactual_energy_wh"]["value"] == pytest.approx(
+        sum(r.cf_energy_wh for r in degraded), rel=1e-9)
+    assert report["avoided"]["energy_wh"]["value"] < (report["counterfactual"]["energy_wh"]["value"]
+                                                      - report["energy_wh"]["value"])  # the gross figure is larger
     assert sum(d["degraded"] for d in report["daily"]) == len(degraded)
     counted = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
                   if line.startswith("frugal_degraded_total{"))
@@ -83,6 +91,7 @@ def test_migration_0005_and_a_rebuild_count_the_degraded_requests_already_record
 
     from router.ledger.migrations import MIGRATIONS, migrate
     from router.ledger.row import LedgerRow
+    from router.ledger.schema import DEGRADED_SUMS
     from router.ledger.store import Ledger
 
     ledger = Ledger.open(f"sqlite:///{tmp_path / 'old.sqlite3'}")
@@ -94,7 +103,8 @@ def test_migration_0005_and_a_rebuild_count_the_degraded_requests_already_record
                                 created_at=base.created_at + timedelta(hours=2)),
                         replace(base, request_id="c", flags=[])])
     with ledger.engine.begin() as conn:  # pretend this ledger predates migration 0005
-        conn.execute(text("ALTER TABLE request_rollup DROP COLUMN degraded"))
+        for column in ("degraded", *DEGRADED_SUMS):
+            conn.execute(text(f"ALTER TABLE request_rollup DROP COLUMN {column}"))
         conn.execute(text("DELETE FROM frugal_migrations WHERE name = '0005_rollup_degraded'"))
     assert migrate(ledger.engine, MIGRATIONS) == ["0005_rollup_degraded"]
     report = build_report(ledger)
