@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from router.accounting import Attempt, Decision, Outcome, RoutedRequest, spent
 from router.core.errors import FrugalError
 from router.core.estimate import Estimate
-from router.ledger.row import LedgerRow
+from router.ledger.row import LedgerRow, unreturned_energy
 
 if TYPE_CHECKING:
     from router.metrics import Metrics
@@ -48,6 +48,7 @@ class RequestRecorder:
         row.decision_ms = outcome.decision_ms
         _fill_scores(row, outcome.scores)
         row.apply_estimates(outcome.estimate, outcome.counterfactual)
+        row.escalation_energy_wh = unreturned_energy(row.route, row.attempts)
         if outcome.degraded:
             row.flags.append(f"degraded:{outcome.degraded}")
         if self.store_text:
@@ -94,6 +95,7 @@ def _failure_row(
 ) -> LedgerRow:
     row = _row(routed, status=status, attempts=attempts)
     row.error_code = code
+    row.escalation_energy_wh = unreturned_energy(None, row.attempts)  # no answer was returned: all of it
     row.latency_ms = (time.perf_counter() - started) * 1000
     if decision is not None:
         row.decision_ms = decision.decision_ms

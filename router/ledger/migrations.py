@@ -9,6 +9,7 @@ adds its tables by appending here). Migrations build their own ``Table`` objects
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,6 +30,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection
+
+from router.ledger.row import unreturned_energy
 
 log = logging.getLogger(__name__)
 
@@ -187,12 +190,43 @@ def count_degraded(conn: Connection) -> None:
                      [dict(g._mapping) for g in groups])
 
 
+def sum_escalation_energy(conn: Connection) -> None:
+    """Set ``request_rollup.escalation_energy_wh`` from ``requests`` (0005, ``rebuild_rollup``), one scan."""
+    hour = (
+        "to_char(created_at, 'YYYY-MM-DD\"T\"HH24')" if conn.dialect.name == "postgresql"
+        else "strftime('%Y-%m-%dT%H', created_at)"
+    )
+    groups = conn.execute(text(
+        f"SELECT {hour} AS hour, COALESCE(route, 'none') AS route, SUM(escalation_energy_wh) AS wh FROM requests "
+        f"WHERE escalation_energy_wh > 0 GROUP BY {hour}, COALESCE(route, 'none')"
+    )).all()
+    conn.execute(text("UPDATE request_rollup SET escalation_energy_wh = 0"))
+    if groups:
+        conn.execute(text("UPDATE request_rollup SET escalation_energy_wh = :wh WHERE hour = :hour AND route = :route"),
+                     [dict(g._mapping) for g in groups])
+
+
+def _add_column(conn: Connection, table: str, definition: str) -> None:
+    """``ALTER TABLE … ADD COLUMN`` unless the column exists (a table re-created by an earlier migration's replay)."""
+    from sqlalchemy import inspect
+
+    if definition.split()[0] not in {column["name"] for column in inspect(conn).get_columns(table)}:
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {definition}"))
+
+
 def _m0005_rollup_degraded(conn: Connection) -> None:
-    """Count degraded answers and their energy per hour and route: the report states savings net of them."""
-    conn.execute(text("ALTER TABLE request_rollup ADD COLUMN degraded INTEGER NOT NULL DEFAULT 0"))
-    for name in _M0005_DEGRADED_SUMS:
-        conn.execute(text(f"ALTER TABLE request_rollup ADD COLUMN {name} FLOAT NOT NULL DEFAULT 0"))
+    """Degraded answers and unreturned work, per request and per hour and route: the report states net savings."""
+    _add_column(conn, "requests", "escalation_energy_wh FLOAT NOT NULL DEFAULT 0")
+    rows = conn.execute(text(
+        "SELECT id, route, attempts FROM requests WHERE escalations > 0 OR status >= 400")).all()
+    updates = [{"id": r.id, "wh": unreturned_energy(r.route, json.loads(r.attempts))} for r in rows]
+    if updates:
+        conn.execute(text("UPDATE requests SET escalation_energy_wh = :wh WHERE id = :id"), updates)
+    _add_column(conn, "request_rollup", "degraded INTEGER NOT NULL DEFAULT 0")
+    for name in (*_M0005_DEGRADED_SUMS, "escalation_energy_wh"):
+        _add_column(conn, "request_rollup", f"{name} FLOAT NOT NULL DEFAULT 0")
     count_degraded(conn)
+    sum_escalation_energy(conn)
 
 
 MIGRATIONS: list[Migration] = [

@@ -84,6 +84,7 @@ def raw_day_route_totals(engine: Engine, tables: LedgerTables, since: datetime |
         *(func.sum(t.c[name]).label(name) for name in ENERGY_COLUMNS),
         *(func.sum(case((t.c.flags.like(f'%"{DEGRADED}%'), t.c[name]), else_=0.0)).label(f"degraded_{name}")
           for name in ENERGY_COLUMNS),
+        func.sum(t.c.escalation_energy_wh).label("escalation_energy_wh"),
     ]
     query = where_period(select(*columns), tables, since, until)
     if client is not None:

@@ -38,6 +38,13 @@ RANGE_FALLBACKS: dict[str, str] = {
 }
 
 
+def unreturned_energy(route: str | None, attempts: list[dict[str, object]]) -> float:
+    """Wh of the attempts whose answer was not returned: all but the last attempt on ``route`` (all, if none)."""
+    final = max((i for i, a in enumerate(attempts) if a.get("tier") == route), default=None) if route else None
+    spent = (a.get("energy_wh") for i, a in enumerate(attempts) if i != final)
+    return sum(float(wh) for wh in spent if isinstance(wh, int | float))
+
+
 @dataclass
 class LedgerRow:
     """Everything recorded about one request; prompt and answer text only when the operator enables it."""
@@ -77,6 +84,9 @@ class LedgerRow:
     co2e_g_max: float | None = None
     cf_co2e_g_min: float | None = None
     cf_co2e_g_max: float | None = None
+    # Energy (Wh, central value) of the attempts whose answer was not returned: insufficient tries before an
+    # escalation, and all of a failed request's work (migration 0005).
+    escalation_energy_wh: float = 0.0
 
     def apply_estimates(self, actual: Estimate, counterfactual: Estimate) -> LedgerRow:
         """Fill the energy, CO2e, cost and flag fields from the request's and the counterfactual's estimates."""

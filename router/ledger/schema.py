@@ -21,7 +21,7 @@ FLOAT_COLUMNS = ("score_search", "score_small", "score_large", "decision_ms", "l
 ROLLUP_FLAGS = COUNTED_FLAGS
 #: The same sums over the degraded requests only, so that savings can be stated net of them (migration 0005).
 DEGRADED_SUMS = tuple(f"degraded_{name}" for name in ENERGY_COLUMNS)
-ROLLUP_SUMS = (*ENERGY_COLUMNS, *DEGRADED_SUMS)
+ROLLUP_SUMS = (*ENERGY_COLUMNS, *DEGRADED_SUMS, "escalation_energy_wh")
 ROLLUP_COUNTS = ("requests", "succeeded", "escalations", "escalated", "degraded",
                  *(f"flag_{f}" for f in ROLLUP_FLAGS))
 
@@ -52,6 +52,7 @@ def requests_table(meta: MetaData) -> Table:
         Column("completion_tokens", Integer, nullable=False),
         *(Column(name, Float, nullable=name.startswith("score_")) for name in FLOAT_COLUMNS),
         Column("flags", Text, nullable=False),
+        Column("escalation_energy_wh", Float, nullable=False),
         Column("prompt_text", Text),
         Column("answer_text", Text),
     )

@@ -26,7 +26,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from router.core.errors import LedgerUnavailableError
 from router.ledger import queries
 from router.ledger.interface import DEGRADED, DayRouteTotals, HourRouteEnergy, ThresholdChange, TierEnergy
-from router.ledger.migrations import backfill_rollup, count_degraded, migrate
+from router.ledger.migrations import backfill_rollup, count_degraded, migrate, sum_escalation_energy
 from router.ledger.queries import to_utc_naive
 from router.ledger.row import ENERGY_COLUMNS, RANGE_FALLBACKS, LedgerRow
 from router.ledger.schema import ROLLUP_COUNTS, ROLLUP_FLAGS, ROLLUP_SUMS, UNROUTED, LedgerTables, hour_key
@@ -203,6 +203,7 @@ class Ledger:
                 conn.execute(delete(self.rollup))
                 backfill_rollup(conn)
                 count_degraded(conn)
+                sum_escalation_energy(conn)
         except SQLAlchemyError as exc:
             raise LedgerUnavailableError(f"cannot rebuild the ledger rollup: {exc}") from exc
 
@@ -226,6 +227,7 @@ class Ledger:
                 d[name] += v[name]
                 if degraded:
                     d[f"degraded_{name}"] += v[name]
+            d["escalation_energy_wh"] += v["escalation_energy_wh"]
         conn.execute(self._rollup_upsert, list(deltas.values()))
 
     def _build_rollup_upsert(self) -> Any:

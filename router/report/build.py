@@ -158,6 +158,7 @@ def build_report(
             "requests": total.escalated,
             "share": _ratio(total.escalated, total.requests) or 0.0,
         },
+        "unreturned_energy_wh": total.sums["escalation_energy_wh"],
         "energy_wh": energy.to_dict(),
         "co2e_g": co2e.to_dict(),
         "cost_usd": _money(total, "cost_usd"),

@@ -157,7 +157,8 @@ def render_html(report: dict[str, Any]) -> str:
     esc = report["escalations"]
     tiers = f"""<table><tr><th>tier</th><th>requests</th><th>share</th><th>energy (Wh)</th><th>CO2e (g)</th><th>cost (USD)</th></tr>
 {tier_rows}</table><p>Escalations: {_num("escalations.total", esc["total"])} in {_num("escalations.requests", esc["requests"])} requests;
-failed requests: {_num("failed", report.get("failed", 0))}.</p>"""
+failed requests: {_num("failed", report.get("failed", 0))}; energy of work whose answer was not returned
+(insufficient tries before an escalation, failed requests): {_num("unreturned_energy_wh", report["unreturned_energy_wh"], "Wh")}.</p>"""
     charts = "".join(
         f'<div class="chart"><h3>{escape(title)}</h3>{_PYGAL_SCRIPT.sub("", svg)}</div>' for title, svg in _charts(report)
     )

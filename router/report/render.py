@@ -46,6 +46,7 @@ def csv_rows(report: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
     yield ("total", "", "degraded_requests", report["degraded"]["requests"], "", "")
     yield ("total", "", "escalations", report["escalations"]["total"], "", "")
     yield ("total", "", "escalated_requests", report["escalations"]["requests"], "", "")
+    yield ("total", "", "unreturned_energy_wh", report["unreturned_energy_wh"], "", "")
     yield ranged("total", "", "energy_wh", report["energy_wh"])
     yield ranged("total", "", "co2e_g", report["co2e_g"])
     yield ("total", "", "cost_usd", report["cost_usd"], "", "")

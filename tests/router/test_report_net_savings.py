@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from router.app import create_app
+from router.ledger.row import unreturned_energy
 from router.report.build import build_report
 from router.report.html import render_html
 from router.report.render import render_csv
@@ -51,6 +52,9 @@ def test_with_no_large_tier_degraded_answers_are_counted_as_degraded_not_avoided
     counted = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
                   if line.startswith("frugal_degraded_total{"))
     assert counted == len(degraded)
+    unreturned = sum(unreturned_energy(r.route, r.attempts) for r in rows)
+    assert report["unreturned_energy_wh"] == pytest.approx(unreturned, rel=1e-9)
+    assert sum(r.escalation_energy_wh for r in rows) == pytest.approx(unreturned, rel=1e-9)
     html = render_html(report)
     assert "Degraded answers" in html and f'data-key="degraded.requests" data-value="{len(degraded)}"' in html
     assert f"total,,degraded_requests,{len(degraded)}" in render_csv(report)
@@ -98,17 +102,30 @@ def test_migration_0005_and_a_rebuild_count_the_degraded_requests_already_record
     base = LedgerRow(request_id="a", created_at=datetime(2026, 5, 1, 10, tzinfo=UTC), requested_model="frugal-auto",
                      route="small", forced=False, status=200, client_key_id=None, escalations=1, attempts=[],
                      latency_ms=1.0, prompt_tokens=10, completion_tokens=10)
-    ledger.record_many([replace(base, flags=["degraded:large-unavailable"]),
+    tried = [{"tier": "search", "energy_wh": 1e-5}, {"tier": "large", "energy_wh": 0.0}, {"tier": "small", "energy_wh": 2e-3}]
+    ledger.record_many([replace(base, flags=["degraded:large-unavailable"], attempts=tried),
                         replace(base, request_id="b", flags=["degraded:large-unavailable", "long_prompt"],
                                 created_at=base.created_at + timedelta(hours=2)),
                         replace(base, request_id="c", flags=[])])
     with ledger.engine.begin() as conn:  # pretend this ledger predates migration 0005
         for column in ("degraded", *DEGRADED_SUMS):
             conn.execute(text(f"ALTER TABLE request_rollup DROP COLUMN {column}"))
+        conn.execute(text("ALTER TABLE request_rollup DROP COLUMN escalation_energy_wh"))
+        conn.execute(text("ALTER TABLE requests DROP COLUMN escalation_energy_wh"))
         conn.execute(text("DELETE FROM frugal_migrations WHERE name = '0005_rollup_degraded'"))
     assert migrate(ledger.engine, MIGRATIONS) == ["0005_rollup_degraded"]
     report = build_report(ledger)
     assert report["degraded"]["requests"] == 2 and report["avoided"]["large_calls"] == 1
+    assert report["unreturned_energy_wh"] == pytest.approx(1e-5)  # back-filled from the recorded attempts
     ledger.rebuild_rollup()
-    assert build_report(ledger)["degraded"]["requests"] == 2
+    rebuilt = build_report(ledger)
+    assert rebuilt["degraded"]["requests"] == 2 and rebuilt["unreturned_energy_wh"] == pytest.approx(1e-5)
     ledger.close()
+
+
+def test_unreturned_energy_is_every_attempt_but_the_one_whose_answer_was_returned() -> None:
+    attempts: list[dict[str, object]] = [{"tier": "search", "energy_wh": 1e-5}, {"tier": "large", "energy_wh": 0.0},
+                                         {"tier": "small", "energy_wh": 0.002}]
+    assert unreturned_energy("small", attempts) == pytest.approx(1e-5)  # degraded: search tried, large skipped
+    assert unreturned_energy("search", attempts[:1]) == 0.0  # answered at once
+    assert unreturned_energy(None, attempts) == pytest.approx(0.00201)  # failed: nothing was returned
