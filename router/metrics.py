@@ -52,13 +52,14 @@ class Metrics:
         decision_seconds: float,
         degraded: str | None = None,
     ) -> None:
-        """Count one finished request (``route`` None when it failed before a tier answered)."""
+        """Count one finished request (``route`` None if it failed before any tier answered; degraded: nothing avoided)."""
         tier = route or UNROUTED
         self.requests.labels(tier=tier, status=str(status)).inc()
         if escalations > 0:
             self.escalations.labels(tier=tier).inc(escalations)
-        if degraded:
+        if degraded:  # the tier it needed was unavailable: a cheaper answer, not a saving
             self.degraded.labels(tier=tier, reason=degraded).inc()
+            avoided_wh = 0.0
         if energy_wh > 0:
             self.energy.labels(tier=tier).inc(energy_wh)
         if avoided_wh > 0:  # counters only go up: a costlier-than-large request counts in the two counters below

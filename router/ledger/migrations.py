@@ -167,43 +167,30 @@ def _m0004_client_index(conn: Connection) -> None:
 _M0005_DEGRADED_SUMS = tuple(f"degraded_{name}" for name in _V1_ENERGY_COLUMNS)
 
 
-def count_degraded(conn: Connection) -> None:
-    """Set ``request_rollup.degraded`` and its ``degraded_*`` sums from ``requests`` (0005, ``rebuild_rollup``).
+def backfill_net_sums(conn: Connection) -> None:
+    """Set the rollup's ``degraded`` count, ``degraded_*`` sums and ``escalation_energy_wh`` from ``requests``.
 
-    One scan of ``requests`` groups the degraded rows by hour and route; each group then updates its rollup
-    row by primary key (a correlated subquery per rollup row would scan ``requests`` once per hour).
+    Used by 0005 and ``Ledger.rebuild_rollup``. One scan of ``requests`` groups the rows that matter by hour
+    and route; each group then updates its rollup row by primary key (a correlated subquery per rollup row
+    would scan ``requests`` once per hour).
     """
     hour = (
         "to_char(created_at, 'YYYY-MM-DD\"T\"HH24')" if conn.dialect.name == "postgresql"
         else "strftime('%Y-%m-%dT%H', created_at)"
     )
-    sums = ", ".join(f"COALESCE(SUM({name}), 0) AS {name}" for name in _V1_ENERGY_COLUMNS)
+    degraded = "flags LIKE '%\"degraded:%'"
+    sums = ", ".join(f"SUM(CASE WHEN {degraded} THEN {name} ELSE 0 END) AS {name}" for name in _V1_ENERGY_COLUMNS)
     groups = conn.execute(text(
-        f"SELECT {hour} AS hour, COALESCE(route, 'none') AS route, COUNT(*) AS n, {sums} FROM requests "
-        f"WHERE flags LIKE '%\"degraded:%' GROUP BY {hour}, COALESCE(route, 'none')"
+        f"SELECT {hour} AS hour, COALESCE(route, 'none') AS route, SUM(CASE WHEN {degraded} THEN 1 ELSE 0 END) AS n, "
+        f"{sums}, SUM(escalation_energy_wh) AS wh FROM requests WHERE {degraded} OR escalation_energy_wh > 0 "
+        f"GROUP BY {hour}, COALESCE(route, 'none')"
     )).all()
     zero = ", ".join(f"{name} = 0" for name in _M0005_DEGRADED_SUMS)
-    conn.execute(text(f"UPDATE request_rollup SET degraded = 0, {zero}"))
+    conn.execute(text(f"UPDATE request_rollup SET degraded = 0, escalation_energy_wh = 0, {zero}"))
     if groups:
         assign = ", ".join(f"degraded_{name} = :{name}" for name in _V1_ENERGY_COLUMNS)
-        conn.execute(text(f"UPDATE request_rollup SET degraded = :n, {assign} WHERE hour = :hour AND route = :route"),
-                     [dict(g._mapping) for g in groups])
-
-
-def sum_escalation_energy(conn: Connection) -> None:
-    """Set ``request_rollup.escalation_energy_wh`` from ``requests`` (0005, ``rebuild_rollup``), one scan."""
-    hour = (
-        "to_char(created_at, 'YYYY-MM-DD\"T\"HH24')" if conn.dialect.name == "postgresql"
-        else "strftime('%Y-%m-%dT%H', created_at)"
-    )
-    groups = conn.execute(text(
-        f"SELECT {hour} AS hour, COALESCE(route, 'none') AS route, SUM(escalation_energy_wh) AS wh FROM requests "
-        f"WHERE escalation_energy_wh > 0 GROUP BY {hour}, COALESCE(route, 'none')"
-    )).all()
-    conn.execute(text("UPDATE request_rollup SET escalation_energy_wh = 0"))
-    if groups:
-        conn.execute(text("UPDATE request_rollup SET escalation_energy_wh = :wh WHERE hour = :hour AND route = :route"),
-                     [dict(g._mapping) for g in groups])
+        conn.execute(text(f"UPDATE request_rollup SET degraded = :n, escalation_energy_wh = :wh, {assign} "
+                          "WHERE hour = :hour AND route = :route"), [dict(g._mapping) for g in groups])
 
 
 def _add_column(conn: Connection, table: str, definition: str) -> None:
@@ -225,8 +212,7 @@ def _m0005_rollup_degraded(conn: Connection) -> None:
     _add_column(conn, "request_rollup", "degraded INTEGER NOT NULL DEFAULT 0")
     for name in (*_M0005_DEGRADED_SUMS, "escalation_energy_wh"):
         _add_column(conn, "request_rollup", f"{name} FLOAT NOT NULL DEFAULT 0")
-    count_degraded(conn)
-    sum_escalation_energy(conn)
+    backfill_net_sums(conn)
 
 
 MIGRATIONS: list[Migration] = [

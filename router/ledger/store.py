@@ -26,7 +26,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from router.core.errors import LedgerUnavailableError
 from router.ledger import queries
 from router.ledger.interface import DEGRADED, DayRouteTotals, HourRouteEnergy, ThresholdChange, TierEnergy
-from router.ledger.migrations import backfill_rollup, count_degraded, migrate, sum_escalation_energy
+from router.ledger.migrations import backfill_net_sums, backfill_rollup, migrate
 from router.ledger.queries import to_utc_naive
 from router.ledger.row import ENERGY_COLUMNS, RANGE_FALLBACKS, LedgerRow
 from router.ledger.schema import ROLLUP_COUNTS, ROLLUP_FLAGS, ROLLUP_SUMS, UNROUTED, LedgerTables, hour_key
@@ -202,8 +202,7 @@ class Ledger:
             with self.engine.begin() as conn:
                 conn.execute(delete(self.rollup))
                 backfill_rollup(conn)
-                count_degraded(conn)
-                sum_escalation_energy(conn)
+                backfill_net_sums(conn)
         except SQLAlchemyError as exc:
             raise LedgerUnavailableError(f"cannot rebuild the ledger rollup: {exc}") from exc
 

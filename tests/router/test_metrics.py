@@ -48,3 +48,14 @@ def test_observed_values_are_exposed() -> None:
     assert s[("frugal_backend_seconds_count", (("tier", "large"),))] == 1
     assert s[("frugal_backend_seconds_bucket", (("le", "2.5"), ("tier", "large")))] == 1
     assert s[("frugal_backend_seconds_bucket", (("le", "1.0"), ("tier", "large")))] == 0
+
+
+def test_a_degraded_answer_is_counted_as_degraded_and_avoids_nothing() -> None:
+    m = Metrics()
+    m.observe_request(route="small", status=200, escalations=1, energy_wh=0.002, avoided_wh=0.018,
+                      decision_seconds=0.003, degraded="large-unavailable")
+    s = _samples(m)
+    assert s[("frugal_degraded_total", (("reason", "large-unavailable"), ("tier", "small")))] == 1
+    assert ("frugal_avoided_energy_wh_total", (("tier", "small"),)) not in s
+    # counterfactual minus spent is the net saving: zero for a degraded answer
+    assert s[("frugal_counterfactual_energy_wh_total", (("tier", "small"),))] == pytest.approx(0.002)
