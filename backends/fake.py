@@ -42,6 +42,10 @@ class EchoBackend(Backend):
         self.delay = delay
         self.word_delay = word_delay
 
+    def work_name(self) -> str:
+        """Its name, as in its completions (never measured, so its work is priced by CPU time)."""
+        return self.name
+
     async def start(self) -> None:
         """Wait until ``ready_when_exists`` exists (when set), as a loading model would."""
         while self.ready_when_exists is not None and not self.ready_when_exists.exists():

@@ -92,6 +92,10 @@ class LlamaCppBackend(Backend):
         self._load_lock = asyncio.Lock()
         self._load_error: FrugalError | None = None
 
+    def work_name(self) -> str:
+        """The model's name: the key of its measured J per token in ``energy.work``."""
+        return self.model_name
+
     # -- loading -------------------------------------------------------------------------------
 
     async def start(self) -> None:

@@ -45,6 +45,8 @@ class Decision:
     decision_ms: float
     estimate: Estimate
     thresholds: Mapping[str, float]
+    cpu_energy_wh: float = 0.0  # the CPU-time cross-check of ``estimate``
+    flag: str | None = None  # the policy's objective chose the tier (``router.core.policy.OBJECTIVE_ENERGY_FLAG``)
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,11 @@ class Attempt:
     completion: Completion | None = None
     reason: str | None = None
     error: str | None = None
+    cpu_energy_wh: float | None = None  # local work: CPU time x watts, the cross-check of ``estimate``
 
     def to_dict(self) -> dict[str, object]:
         """The attempt as it appears in ``frugal.attempts``."""
-        return {
+        body: dict[str, object] = {
             "tier": self.tier,
             "sufficient": self.sufficient,
             "confidence": self.confidence,
@@ -79,6 +82,9 @@ class Attempt:
             "energy_wh": self.estimate.energy_wh.value,
             "reason": self.reason,
         }
+        if self.cpu_energy_wh is not None:
+            body["cpu_energy_wh"] = self.cpu_energy_wh
+        return body
 
 
 @dataclass
@@ -98,6 +104,8 @@ class Outcome:
     decision_ms: float
     degraded: str | None = None
     flags: list[str] = field(default_factory=list)
+    cpu_energy_wh: float = 0.0  # CPU time x watts of the local work: the cross-check column of the ledger
+    decision_reason: str = ""
 
     @property
     def escalations(self) -> int:
@@ -128,6 +136,7 @@ class Outcome:
             "avoided_wh": self.avoided_wh.to_dict(),
             "sources": [source.to_dict() for source in self.completion.sources],
             "decision_ms": round(self.decision_ms, 3),
+            "decision_reason": self.decision_reason,
         }
         if self.degraded:
             body["degraded"] = self.degraded
@@ -178,14 +187,39 @@ class Accounting:
     def __init__(self, estimator: EnergyEstimator) -> None:
         self.estimator = estimator
 
-    def deciding(self, cpu_seconds: float) -> Estimate:
-        """What classifying a request cost (local CPU time)."""
-        return self.estimator.local(cpu_seconds)
+    def deciding(self, cpu_seconds: float, classifier: str = "classifier") -> tuple[Estimate, float]:
+        """What classifying a request cost: (estimate, CPU-time cross-check Wh); ``classifier`` names its variant."""
+        return self.estimator.work(f"classifier:{classifier}", cpu_seconds=cpu_seconds)
+
+    def expected_wh(self, request: CompletionRequest, local: Mapping[str, str], *, large: bool) -> dict[str, float]:
+        """Each tier's expected Wh for ``request`` before routing: ``local`` maps local tiers to their model names.
+
+        Prompt tokens are taken as characters / 4; output tokens as the tier's running median, capped by
+        ``max_tokens``. A local tier whose work was never measured, and an unavailable large tier, are left out.
+        """
+        prompt_tokens = sum(len(m.content) for m in request.messages) // 4 + 1
+        expected: dict[str, float] = {}
+        for tier, model in local.items():
+            wh = self.estimator.expected_local(model, prompt_tokens=prompt_tokens,
+                                               output_tokens=self.estimator.expected_output_tokens(tier, request.max_tokens))
+            if wh is not None:
+                expected[tier] = wh.value
+        if large:
+            expected["large"] = self.estimator.expected_remote(
+                self.estimator.config.counterfactual, prompt_tokens=prompt_tokens,
+                output_tokens=self.estimator.expected_output_tokens("large", request.max_tokens)).value
+        return expected
 
     def attempt(self, tier: Tier, backend: str, completion: Completion, elapsed: float) -> Attempt:
-        """An answered try, estimated from its CPU time (local tiers) or its tokens (remote models)."""
+        """An answered try, estimated from its measured work (local tiers) or its tokens (remote models)."""
+        cpu_energy_wh: float | None = None
         if completion.cpu_seconds is not None:
-            estimate = self.estimator.local(completion.cpu_seconds)
+            estimate, cpu_energy_wh = self.estimator.work(
+                completion.model, cpu_seconds=completion.cpu_seconds, prompt_tokens=completion.prompt_tokens,
+                output_tokens=completion.completion_tokens,
+            )
+            if tier == "small":
+                self.estimator.observe_small_output(completion.completion_tokens)
         else:
             estimate = self.estimator.remote(
                 completion.model, prompt_tokens=completion.prompt_tokens,
@@ -198,6 +232,7 @@ class Accounting:
         return Attempt(
             tier=tier, backend=backend, sufficient=completion.sufficient, confidence=completion.confidence,
             latency_ms=elapsed * 1000, estimate=estimate, completion=completion, reason=completion.reason,
+            cpu_energy_wh=cpu_energy_wh,
         )
 
     @staticmethod
@@ -242,5 +277,8 @@ class Accounting:
             request_id=routed.request_id, created=created, requested_model=routed.requested_model,
             route=final.tier, forced=routed.forced_tier is not None, scores=decision.scores, attempts=attempts,
             completion=final.completion, estimate=total, counterfactual=counterfactual,
-            decision_ms=decision.decision_ms, degraded=degraded, flags=list(total.flags),
+            decision_ms=decision.decision_ms, degraded=degraded,
+            flags=[*total.flags, *([decision.flag] if decision.flag else [])],
+            cpu_energy_wh=decision.cpu_energy_wh + sum(a.cpu_energy_wh or 0.0 for a in attempts),
+            decision_reason=decision.reason,
         )

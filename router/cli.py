@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from router.commands import classifier, report, serving, thresholds
+from router.commands import classifier, energy, report, serving, thresholds
 from router.commands.index import index_app
 from router.commands.keys import keys_app
 from router.commands.thresholds import thresholds_app
@@ -27,6 +27,7 @@ app.command()(classifier.train)
 app.command("eval")(classifier.evaluate)
 app.command()(thresholds.calibrate)
 app.command("calibrate-power")(thresholds.calibrate_power)
+app.command("calibrate-energy")(energy.calibrate_energy)
 app.command()(report.report)
 
 

@@ -53,7 +53,8 @@ class Classifier(Protocol):
 class Deciding(Protocol):
     """A routing policy built for one threshold snapshot (``router.core.policy.Policy``)."""
 
-    def decide(self, prediction: Scored) -> PolicyDecision: ...
+    def decide(self, prediction: Scored, expected_wh: Mapping[str, float] | None = None) -> PolicyDecision:
+        """The first tier for a prediction, given each available tier's expected Wh."""
 
 
 class PolicyFactory(Protocol):
@@ -130,10 +131,17 @@ class Dispatcher:
         wall = time.perf_counter()
         prediction, cpu_seconds = await asyncio.to_thread(self._classify, routed.completion_request.messages)
         decision_ms = (time.perf_counter() - wall) * 1000
-        decided = self._policy(thresholds).decide(prediction)
+        decided = self._policy(thresholds).decide(prediction, await self._expected_wh(routed.completion_request))
         scores: dict[str, float] = {tier: float(prediction.scores[tier]) for tier in TIERS}
-        return Decision(decided.tier, scores, decided.reason, decision_ms, self.accounting.deciding(cpu_seconds),
-                        thresholds)
+        estimate, cpu_energy_wh = self.accounting.deciding(cpu_seconds, getattr(self.classifier, "variant", "?"))
+        return Decision(decided.tier, scores, decided.reason, decision_ms, estimate, thresholds, cpu_energy_wh,
+                        decided.flag)
+
+    async def _expected_wh(self, request: CompletionRequest) -> dict[str, float]:
+        """Expected Wh of each tier that could answer now (for the policy's objective)."""
+        local: dict[str, str] = {tier: name for tier in ("search", "small")
+                 if tier in self.tiers and (name := self.tiers[tier].backend.work_name())}
+        return self.accounting.expected_wh(request, local, large=await self._state("large") == "ready")
 
     def _policy(self, thresholds: Mapping[str, float]) -> Deciding:
         """The policy for this snapshot, rebuilt only when the thresholds change."""

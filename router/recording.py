@@ -49,6 +49,8 @@ class RequestRecorder:
         _fill_scores(row, outcome.scores)
         row.apply_estimates(outcome.estimate, outcome.counterfactual)
         row.escalation_energy_wh = unreturned_energy(row.route, row.attempts)
+        row.cpu_energy_wh = outcome.cpu_energy_wh
+        row.flags.extend(flag for flag in outcome.flags if flag not in row.flags)  # e.g. objective:energy
         if outcome.degraded:
             row.flags.append(f"degraded:{outcome.degraded}")
         if self.store_text:
@@ -97,10 +99,15 @@ def _failure_row(
     row.error_code = code
     row.escalation_energy_wh = unreturned_energy(None, row.attempts)  # no answer was returned: all of it
     row.latency_ms = (time.perf_counter() - started) * 1000
+    row.cpu_energy_wh = sum(a.cpu_energy_wh or 0.0 for a in attempts)
     if decision is not None:
+        row.first_tier = decision.tier
+        row.cpu_energy_wh += decision.cpu_energy_wh
         row.decision_ms = decision.decision_ms
         _fill_scores(row, decision.scores)
         row.apply_estimates(spent(decision, attempts), Estimate.zero())
+        if decision.flag:
+            row.flags.append(decision.flag)
     return row
 
 
@@ -110,6 +117,7 @@ def _row(routed: RoutedRequest, *, status: int, attempts: list[Attempt]) -> Ledg
         request_id=routed.request_id, created_at=datetime.now(UTC), requested_model=routed.requested_model,
         route=None, forced=routed.forced_tier is not None, status=status, client_key_id=routed.client_key_id,
         escalations=max(0, len(attempts) - 1), attempts=[a.to_dict() for a in attempts],
+        first_tier=attempts[0].tier if attempts else None,
         latency_ms=sum(a.latency_ms for a in attempts),
         prompt_tokens=sum(a.completion.prompt_tokens for a in real if a.completion),
         completion_tokens=sum(a.completion.completion_tokens for a in real if a.completion),

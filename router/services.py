@@ -8,6 +8,7 @@ tiers still serve, and ``/healthz`` says what is missing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -149,7 +150,8 @@ def build_services(settings: Settings, *, load_classifier: bool = True) -> Servi
                                 limiter=limits.tiers.get(tier), metrics=metrics)
                for tier, backend in backends.items()}
     dispatcher = Dispatcher(
-        classifier=classifier, policy_factory=Policy, thresholds=thresholds, tiers=runners,
+        classifier=classifier, policy_factory=functools.partial(Policy, objective=settings.policy.objective),
+        thresholds=thresholds, tiers=runners,
         accounting=Accounting(estimator), recorder=RequestRecorder(ledger, metrics, store_text=settings.store_text),
         max_escalations=settings.max_escalations, search_escalates_to=settings.search_escalates_to,
         on_large_unavailable=settings.on_large_unavailable, overflow=limits.overflow,

@@ -53,6 +53,16 @@ class LimitsConfig(BaseModel):
         default="escalate", description="a saturated tier in automatic routing: pass on to the next tier, or 429")
 
 
+class PolicyConfig(BaseModel):
+    """What routing optimises once the thresholds have picked a tier (``router.core.policy.OBJECTIVES``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    objective: Literal["energy", "local-first"] = Field(
+        default="energy", description="energy: the cheaper sufficient tier, so a request the small tier is expected "
+        "to answer with more Wh than the large model goes large; local-first: stay local unless insufficient")
+
+
 class AuthConfig(BaseModel):
     """Keys: the admin key guards /admin; client keys (sha256 hex digests) guard /v1 when any are set."""
 
@@ -101,6 +111,7 @@ class Settings(BaseSettings):
         "and replay them later (off: answer 503)")
     demo_index: bool = Field(default=True, description="build the demo index when no index exists")
     thresholds: dict[str, float] = Field(default_factory=dict, description="initial threshold overrides")
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
     thresholds_poll_s: float = Field(
         default=2.0, gt=0, le=3600, description="seconds between checks for threshold changes made elsewhere"
     )

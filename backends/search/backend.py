@@ -115,6 +115,10 @@ class TantivyBackend(Backend):
             yield TextDelta(line if number == 0 else "\n" + line)
         yield completion
 
+    def work_name(self) -> str:
+        """``tantivy``: the key of one search's measured energy in ``energy.work``."""
+        return MODEL_NAME
+
     async def health(self) -> Health:
         """Ready when the index opens and holds passages; otherwise the reason."""
         try:

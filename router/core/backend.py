@@ -47,6 +47,11 @@ class Backend(ABC):
             yield TextDelta(completion.text)
         yield completion
 
+    def work_name(self) -> str | None:
+        """The name whose measured per-call and per-token energy prices this backend's local work (``energy.work``,
+        the ``model`` of its completions); None for a remote model, priced per token by the impact model."""
+        return None
+
     async def start(self) -> None:
         """Load what the first request would otherwise wait for (idempotent); the default loads nothing."""
 

@@ -120,17 +120,46 @@ class Decision:
 
     tier: Tier
     reason: str
+    flag: str | None = None  # set when the objective, not the thresholds, chose the tier (``objective:energy``)
+
+
+#: Flag recorded on a request the energy objective moved from the small to the large tier (what-if replays it).
+OBJECTIVE_ENERGY_FLAG = "objective:energy"
+
+#: What the policy optimises once the thresholds have picked a tier (``policy.objective``, docs/CONFIGURATION.md).
+#: ``energy``: when the small tier is expected to cost more energy than the large model for this request, go to
+#: the large tier. ``local-first``: stay local unless a gate finds the answer insufficient (sovereignty).
+OBJECTIVES: tuple[str, ...] = ("energy", "local-first")
 
 
 class Policy:
-    """Decides a tier from a prediction's scores and the thresholds in force."""
+    """Decides a tier from a prediction's scores, the thresholds in force and the objective."""
 
-    def __init__(self, thresholds: Mapping[str, float] | None = None) -> None:
+    def __init__(self, thresholds: Mapping[str, float] | None = None, objective: str = "energy") -> None:
+        if objective not in OBJECTIVES:
+            raise UnprocessableError(f"policy.objective must be one of {list(OBJECTIVES)}, got {objective!r}")
+        self.objective = objective
         self.thresholds = {name: spec.default for name, spec in POLICY_THRESHOLDS.items()}
         self.thresholds.update(validate_thresholds(thresholds or {}, POLICY_THRESHOLDS))
 
-    def decide(self, prediction: Scored) -> Decision:
-        """The first tier for a request: large if likely enough, else search if clear, else small."""
+    def decide(self, prediction: Scored, expected_wh: Mapping[str, float] | None = None) -> Decision:
+        """The first tier: by the thresholds, then by ``expected_wh`` (each available tier's expected Wh)."""
+        decision = self._by_thresholds(prediction)
+        if not expected_wh:
+            return decision
+        small, large = expected_wh.get("small"), expected_wh.get("large")
+        figures = ", ".join(f"{tier} {wh:.3g}" for tier, wh in expected_wh.items())
+        if decision.tier == "small" and small is not None and large is not None and small > large:
+            if self.objective == "energy":
+                return Decision("large", f"{decision.reason}; expected Wh: {figures}: the small tier would cost more "
+                                         "than the large model, policy.objective=energy sends it to the large tier",
+                                OBJECTIVE_ENERGY_FLAG)
+            return Decision("small", f"{decision.reason}; expected Wh: {figures}: the small tier costs more than the "
+                                     "large model, kept local by policy.objective=local-first")
+        return Decision(decision.tier, f"{decision.reason}; expected Wh: {figures}")
+
+    def _by_thresholds(self, prediction: Scored) -> Decision:
+        """Large if likely enough, else search if clear, else small."""
         scores = prediction.scores
         missing = [tier for tier in TIERS if tier not in scores]
         if missing:

@@ -21,6 +21,47 @@ def default_models_table() -> Path:
     return Path(__file__).resolve().parent / MODELS_TABLE_NAME
 
 
+class WorkCost(BaseModel):
+    """Measured energy of one local component's work, in joules at the machine (before PUE).
+
+    Measured on an idle host as CPU-seconds per unit x ``watts_per_thread`` (``frugal calibrate-energy``), or with
+    a power meter. A request's estimate is then a property of its work (calls and tokens), not of how busy the
+    machine was while it ran.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_call_j: float = Field(default=0.0, ge=0, description="J per call (fixed cost: setup, a search, a classification)")
+    per_prompt_token_j: float = Field(default=0.0, ge=0, description="J per prompt token processed")
+    per_output_token_j: float = Field(default=0.0, ge=0, description="J per output token generated")
+    measured: str = Field(default="", description="where, when and how the figures were measured")
+
+    def joules(self, prompt_tokens: int = 0, output_tokens: int = 0) -> float:
+        """Joules at the machine for one call with these token counts."""
+        return self.per_call_j + self.per_prompt_token_j * max(0, prompt_tokens) + \
+            self.per_output_token_j * max(0, output_tokens)
+
+
+#: The shipped components' figures, measured by ``frugal calibrate-energy`` on the machine it names (see
+#: docs/ENERGY.md, "Local work"). Keys: a small model's name (its GGUF file name without ``.gguf``),
+#: ``tantivy`` (one search), ``classifier:static`` / ``classifier:minilm`` (one decision).
+MEASURED_WORK: dict[str, WorkCost] = {
+    "SmolLM2-135M-Instruct.Q4_1": WorkCost(
+        per_call_j=0.0, per_prompt_token_j=0.0266, per_output_token_j=0.0648,
+        measured="AMD EPYC (Zen 4), 2 CPUs, llama-cpp-python 0.3.36, n_threads 2; 2026-12-05; frugal calibrate-energy "
+        "(two runs, least CPU of 6 per shape x 9 shapes of 84-611 prompt and 8-256 output tokens, NNLS fit, median "
+        "residual 4.5 %, x 4 W/thread)"),
+    "tantivy": WorkCost(
+        per_call_j=0.000297,
+        measured="AMD EPYC (Zen 4), 2 CPUs; 2026-12-05; frugal calibrate-energy (median CPU per lookup on the demo "
+        "index, least of two runs, x 4 W/thread)"),
+    "classifier:static": WorkCost(
+        per_call_j=0.000578,
+        measured="AMD EPYC (Zen 4), 2 CPUs; 2026-12-05; frugal calibrate-energy (median CPU per decision, least of "
+        "two runs, x 4 W/thread)"),
+}
+
+
 class EnergyConfig(BaseModel):
     """How Frugal turns measured work into Wh, gCO2e and USD."""
 
@@ -44,6 +85,11 @@ class EnergyConfig(BaseModel):
         default_factory=dict, description="USD per 1M output tokens for local models by name (default 0)"
     )
     observed_window: int = Field(default=1000, ge=1, description="large answers kept for the median output length")
+    work: dict[str, WorkCost] = Field(
+        default_factory=dict,
+        description="measured J per call / prompt token / output token of local work, by model or component name; "
+        "merged over the shipped measurements; work not listed is estimated from its CPU time",
+    )
 
     @model_validator(mode="after")
     def _bounds_hold(self) -> EnergyConfig:
@@ -60,6 +106,10 @@ class EnergyConfig(BaseModel):
     def counterfactual(self) -> str:
         """The counterfactual model name, with the documented default applied."""
         return self.counterfactual_model or DEFAULT_COUNTERFACTUAL_MODEL
+
+    def work_cost(self, name: str) -> WorkCost | None:
+        """The measured per-unit cost of ``name``'s work: configured, else shipped, else None (CPU time is used)."""
+        return self.work.get(name) or MEASURED_WORK.get(name)
 
     @property
     def table_path(self) -> Path:

@@ -1,7 +1,9 @@
 """Turns measured work into energy, carbon and money estimates, each with a range.
 
-Local work (search, small model, classifier): measured CPU seconds x watts per busy thread x PUE,
-with the grid intensity of the router's zone. Remote models: EcoLogits through the explicit model
+Local work (search, small model, classifier): the component's measured joules per call, prompt token and
+output token (``energy.work``) x PUE, so that the same work gets the same estimate on a busy or an idle
+machine; CPU seconds x watts per busy thread x PUE is kept beside it as a cross-check, and is the estimate
+for work nobody has measured. Grid intensity of the router's zone. Remote models: EcoLogits through the explicit model
 table, with the provider's zone. The counterfactual is the configured large model answering the same
 request with the median observed large-answer length. See docs/ENERGY.md for sources and boundaries.
 """
@@ -9,6 +11,7 @@ request with the median observed large-answer length. See docs/ENERGY.md for sou
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 import threading
 from collections import deque
@@ -27,7 +30,8 @@ LONG_PROMPT = "long_prompt"
 UNKNOWN_PRICE = "unknown_price"
 
 COUNTED = [
-    "CPU time of the router's own work on this host: classification, search, small-model inference",
+    ("the router's own work on this host (classification, search, small-model inference), from its measured "
+     "joules per call and per token (CPU time x watts where unmeasured)"),
     "energy of remote large-model answers (GPU and server share, EcoLogits), including data-centre PUE",
     "grid emissions of that electricity (usage phase, EcoLogits electricity mixes)",
     "list price of remote tokens (litellm price map)",
@@ -64,6 +68,33 @@ class ImpactModel(Protocol):
         """(energy Wh, usage gCO2e, zone used) for one answer of the model ``spec`` names."""
 
 
+class RunningMedian:
+    """The median of the last ``window`` positive integers seen (thread-safe); ``default`` until one is seen."""
+
+    def __init__(self, window: int, default: int) -> None:
+        self._lock = threading.Lock()
+        self._window: deque[int] = deque(maxlen=window)
+        self._sorted: list[int] = []
+        self.value = default
+
+    @property
+    def count(self) -> int:
+        """How many values the window holds."""
+        return len(self._window)
+
+    def add(self, value: int) -> None:
+        """Add one observation (values <= 0 are ignored)."""
+        if value <= 0:
+            return
+        with self._lock:
+            if len(self._window) == self._window.maxlen:
+                del self._sorted[bisect.bisect_left(self._sorted, self._window[0])]
+            self._window.append(value)
+            bisect.insort(self._sorted, value)
+            n, mid = len(self._sorted), len(self._sorted) // 2
+            self.value = self._sorted[mid] if n % 2 else round((self._sorted[mid - 1] + self._sorted[mid]) / 2)
+
+
 class EnergyEstimator:
     """Estimates Wh, gCO2e and USD for local work, remote answers and the all-large counterfactual."""
 
@@ -76,10 +107,8 @@ class EnergyEstimator:
         if config.large_zone is not None:
             self._ecologits.gwp_kg_per_kwh(config.large_zone)
         self._prices = PriceBook()
-        self._lock = threading.Lock()
-        self._observed: deque[int] = deque(maxlen=config.observed_window)
-        self._sorted: list[int] = []
-        self._median = config.default_output_tokens
+        self._large = RunningMedian(config.observed_window, config.default_output_tokens)
+        self._small = RunningMedian(config.observed_window, config.default_output_tokens)
 
     def warm(self) -> None:
         """Pay the one-off import costs (litellm's price map) now rather than on the first request."""
@@ -96,6 +125,40 @@ class EnergyEstimator:
         co2e = Range(energy.value * self._local_gwp, energy.min * self._local_gwp, energy.max * self._local_gwp)
         per_million = c.local_prices.get(model, 0.0) if model is not None else 0.0
         return Estimate(energy, co2e, per_million * max(0, completion_tokens) / 1e6, ())
+
+    def work(
+        self, name: str, *, cpu_seconds: float, prompt_tokens: int = 0, output_tokens: int = 0,
+    ) -> tuple[Estimate, float]:
+        """Local work of ``name`` (a model or component): (estimate, CPU-time Wh cross-check).
+
+        The estimate comes from the measured per-unit cost when ``name`` has one, else from ``cpu_seconds``.
+        """
+        by_cpu = self.local(cpu_seconds, model=name, completion_tokens=output_tokens)
+        cost = self.config.work_cost(name)
+        if cost is None:
+            return by_cpu, by_cpu.energy_wh.value
+        estimate = self._from_joules(cost.joules(prompt_tokens, output_tokens))
+        return dataclasses.replace(estimate, cost_usd=by_cpu.cost_usd), by_cpu.energy_wh.value
+
+    def expected_local(self, name: str, *, prompt_tokens: int, output_tokens: int) -> Range | None:
+        """Expected Wh of local work by ``name`` before it runs; None when its cost was never measured."""
+        cost = self.config.work_cost(name)
+        return None if cost is None else self._from_joules(cost.joules(prompt_tokens, output_tokens)).energy_wh
+
+    def expected_remote(self, model: str, *, prompt_tokens: int, output_tokens: int) -> Range:
+        """Expected Wh of a remote answer by ``model`` before it is asked."""
+        spec = self.table.resolve(model)
+        energy, _co2e, _zone = self._ecologits.impacts(spec, output_tokens, None, self.config.large_zone)
+        return energy
+
+    def _from_joules(self, joules: float) -> Estimate:
+        """Joules at the machine as an estimate: x PUE, with the watts and PUE bounds as the range."""
+        c = self.config
+        wh = joules / 3600.0
+        energy = Range(wh * c.pue, wh * c.watts_min / c.watts_per_thread * c.pue_min,
+                       wh * c.watts_max / c.watts_per_thread * c.pue_max)
+        co2e = Range(energy.value * self._local_gwp, energy.min * self._local_gwp, energy.max * self._local_gwp)
+        return Estimate(energy, co2e, 0.0, ())
 
     def remote(self, model: str, *, prompt_tokens: int, completion_tokens: int, latency_s: float | None) -> Estimate:
         """Energy, carbon and list price of one remote answer by ``model`` (a litellm model name)."""
@@ -115,22 +178,22 @@ class EnergyEstimator:
     def counterfactual(self, prompt_tokens: int) -> Estimate:
         """The configured large model answering this request with the median observed large output."""
         return self.remote(
-            self.config.counterfactual, prompt_tokens=prompt_tokens, completion_tokens=self._median, latency_s=None
+            self.config.counterfactual, prompt_tokens=prompt_tokens, completion_tokens=self._large.value,
+            latency_s=None
         )
 
     def observe_large_output(self, tokens: int) -> None:
         """Record the output length of a real large-tier answer (feeds the counterfactual median)."""
-        if tokens <= 0:
-            return
-        with self._lock:
-            if len(self._observed) == self._observed.maxlen:
-                old = self._observed[0]
-                del self._sorted[bisect.bisect_left(self._sorted, old)]
-            self._observed.append(tokens)
-            bisect.insort(self._sorted, tokens)
-            n = len(self._sorted)
-            mid = n // 2
-            self._median = self._sorted[mid] if n % 2 else round((self._sorted[mid - 1] + self._sorted[mid]) / 2)
+        self._large.add(tokens)
+
+    def observe_small_output(self, tokens: int) -> None:
+        """Record the output length of a small-tier answer (feeds the expected cost of the next one)."""
+        self._small.add(tokens)
+
+    def expected_output_tokens(self, tier: str, max_tokens: int | None) -> int:
+        """Output tokens a tier is expected to write: its running median, capped by the request's ``max_tokens``."""
+        median = (self._large if tier == "large" else self._small).value
+        return median if max_tokens is None else max(1, min(median, max_tokens))
 
     def remember(self, ledger: Any) -> None:
         """Seed the median from the large answers the ledger already holds (after a restart, or for a report)."""
@@ -141,10 +204,15 @@ class EnergyEstimator:
         for tokens in observed:
             self.observe_large_output(tokens)
 
+    def _work_names(self) -> list[str]:
+        from router.energy.config import MEASURED_WORK
+
+        return sorted({*MEASURED_WORK, *self.config.work})
+
     @property
     def counterfactual_output_tokens(self) -> int:
         """Output tokens the counterfactual currently assumes."""
-        return self._median
+        return self._large.value
 
     def method(self) -> dict[str, Any]:
         """Versions, zones and assumptions behind every figure, for the report's ``method`` key."""
@@ -156,7 +224,11 @@ class EnergyEstimator:
             "zone_gco2e_per_kwh": self._local_gwp * 1000.0,
             "large_zone": c.large_zone or "provider's data-centre zone (EcoLogits)",
             "local": {
-                "formula": "cpu_seconds x watts_per_thread x pue / 3600",
+                "formula": "measured joules per call, prompt token and output token x pue / 3600 "
+                "(work never measured: cpu_seconds x watts_per_thread x pue / 3600)",
+                "cross_check": "cpu_seconds x watts_per_thread x pue / 3600, per request (ledger cpu_energy_wh)",
+                "measured_work": {name: self.config.work_cost(name).model_dump()  # type: ignore[union-attr]
+                                  for name in self._work_names()},
                 "watts_per_thread": {"value": c.watts_per_thread, "min": c.watts_min, "max": c.watts_max},
                 "pue": {"value": c.pue, "min": c.pue_min, "max": c.pue_max},
             },
@@ -169,10 +241,10 @@ class EnergyEstimator:
             "counterfactual": {
                 "model": c.counterfactual,
                 "resolved_as": cf.ecologits_model and f"{cf.ecologits_provider}/{cf.ecologits_model}" or cf.matched_by,
-                "output_tokens": self._median,
+                "output_tokens": self._large.value,
                 "output_tokens_rule": f"median of the last {c.observed_window} large answers; "
                 f"{c.default_output_tokens} until one is seen",
-                "observed_large_answers": len(self._observed),
+                "observed_large_answers": self._large.count,
             },
             "counted": COUNTED,
             "not_counted": NOT_COUNTED,

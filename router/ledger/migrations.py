@@ -215,12 +215,28 @@ def _m0005_rollup_degraded(conn: Connection) -> None:
     backfill_net_sums(conn)
 
 
+def _m0006_work_columns(conn: Connection) -> None:
+    """Per request: the tier tried first (what-if replay) and the CPU-time energy of local work (a cross-check)."""
+    _add_column(conn, "requests", "first_tier VARCHAR(16)")
+    _add_column(conn, "requests", "cpu_energy_wh FLOAT")
+    rows = conn.execute(text("SELECT id, attempts FROM requests WHERE first_tier IS NULL")).all()
+    updates = []
+    for r in rows:
+        attempts = json.loads(r.attempts)
+        if attempts and isinstance(attempts[0], dict) and attempts[0].get("tier"):
+            updates.append({"id": r.id, "tier": str(attempts[0]["tier"])[:16]})
+    if updates:
+        conn.execute(text("UPDATE requests SET first_tier = :tier WHERE id = :id"), updates)
+    # cpu_energy_wh stays NULL on older rows: their energy_wh was itself the CPU-time estimate.
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_requests", _m0001_requests),
     ("0002_hourly_rollup", _m0002_hourly_rollup),
     ("0003_thresholds", _m0003_thresholds),
     ("0004_client_index", _m0004_client_index),
     ("0005_rollup_degraded", _m0005_rollup_degraded),
+    ("0006_work_columns", _m0006_work_columns),
 ]
 
 

@@ -87,6 +87,10 @@ class LedgerRow:
     # Energy (Wh, central value) of the attempts whose answer was not returned: insufficient tries before an
     # escalation, and all of a failed request's work (migration 0005).
     escalation_energy_wh: float = 0.0
+    # The tier the policy (or a forced model) sent the request to first, and the CPU-time x watts energy of the
+    # request's local work: a cross-check of the per-token and per-call estimate (migration 0006).
+    first_tier: str | None = None
+    cpu_energy_wh: float | None = None
 
     def apply_estimates(self, actual: Estimate, counterfactual: Estimate) -> LedgerRow:
         """Fill the energy, CO2e, cost and flag fields from the request's and the counterfactual's estimates."""

@@ -53,6 +53,8 @@ def requests_table(meta: MetaData) -> Table:
         *(Column(name, Float, nullable=name.startswith("score_")) for name in FLOAT_COLUMNS),
         Column("flags", Text, nullable=False),
         Column("escalation_energy_wh", Float, nullable=False),
+        Column("first_tier", String(16)),
+        Column("cpu_energy_wh", Float),
         Column("prompt_text", Text),
         Column("answer_text", Text),
     )
