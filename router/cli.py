@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from router.commands import classifier, energy, report, serving, thresholds
+from router.commands import classifier, energy, report, serving, thresholds, whatif
 from router.commands.index import index_app
 from router.commands.keys import keys_app
 from router.commands.thresholds import thresholds_app
@@ -28,6 +28,7 @@ app.command("eval")(classifier.evaluate)
 app.command()(thresholds.calibrate)
 app.command("calibrate-power")(thresholds.calibrate_power)
 app.command("calibrate-energy")(energy.calibrate_energy)
+app.command()(whatif.whatif)
 app.command()(report.report)
 
 

@@ -1,5 +1,6 @@
 """The ``/admin`` dashboard: one self-contained page (inline CSS, inline SVG charts drawn server-side by
-pygal, one small inline script for the threshold form), so it works offline and loads nothing else.
+pygal, one small inline script for the threshold form's Preview and Apply: ``router.admin.dashboard_script``),
+so it works offline and loads nothing else.
 
 Charts come from the ledger's hourly rollup: per hour over the last 72 hours or less, per day beyond.
 The savings cards come from the report (``router.report.build_report``) over the same window. With
@@ -22,7 +23,9 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
+from router.admin.dashboard_script import SCRIPT
 from router.core import TIERS
+from router.core.policy import POLICY_THRESHOLDS
 from router.ledger.interface import DEGRADED, UNROUTED, HourRouteEnergy, LedgerStore
 from router.report.render import fmt
 
@@ -47,51 +50,9 @@ section{margin:1.8rem 0}code{background:#f1f3f5;padding:0 .2rem;border-radius:3p
 .badge{display:inline-block;padding:0 .45rem;border-radius:8px;font-size:.8rem;font-weight:600;border:1px solid;white-space:nowrap}
 .b-ok{color:#1b7f3b;background:#e8f5ec}.b-warn{color:#8a5a00;background:#fff4d6}.b-err{color:#b3261e;background:#fdecea}
 .b-info{color:#3d4b5c;background:#eef1f4}
+#whatif{margin:.8rem 0;max-width:760px}#whatif table{margin:.3rem 0}
 """
 
-_SCRIPT = """
-(function(){
-  const form = document.getElementById('threshold-form');
-  const status = document.getElementById('status');
-  function show(text, ok){ status.textContent = text; status.className = ok ? 'ok' : 'err'; }
-  function addHistoryRow(change){
-    const empty = document.getElementById('no-history');
-    if (empty) { empty.remove(); }
-    const row = document.createElement('tr');
-    const diff = Object.entries(change.changes).map(([n, c]) => n + ': ' + c.old + ' \u2192 ' + c.new).join(', ');
-    for (const text of [change.version, change.changed_at.slice(0, 19), change.actor, diff + ' \u2014 ' + change.reason]) {
-      const cell = document.createElement('td'); cell.textContent = text; row.appendChild(cell);
-    }
-    document.getElementById('history').prepend(row);
-  }
-  form.addEventListener('submit', async function(event){
-    event.preventDefault();
-    const changes = {};
-    for (const input of form.querySelectorAll('input[data-threshold]')) {
-      if (input.value !== '' && Number(input.value) !== Number(input.dataset.current)) {
-        changes[input.dataset.threshold] = Number(input.value);
-      }
-    }
-    if (Object.keys(changes).length === 0) { show('nothing changed', false); return; }
-    const headers = {'Content-Type': 'application/json'};
-    const key = document.getElementById('admin-key').value;
-    if (key) { headers['Authorization'] = 'Bearer ' + key; }
-    const body = JSON.stringify({thresholds: changes, reason: document.getElementById('reason').value});
-    try {
-      const response = await fetch('/admin/thresholds', {method: 'PUT', headers: headers, body: body});
-      const data = await response.json();
-      if (!response.ok) { show((data.error && data.error.message) || ('HTTP ' + response.status), false); return; }
-      for (const input of form.querySelectorAll('input[data-threshold]')) {
-        const entry = data.thresholds[input.dataset.threshold];
-        if (entry) { input.value = entry.value; input.dataset.current = entry.value; }
-      }
-      document.getElementById('version').textContent = data.version;
-      addHistoryRow(data.change);
-      show('applied: version ' + data.version, true);
-    } catch (error) { show('request failed: ' + error, false); }
-  });
-})();
-"""
 
 
 def chart_series(ledger: LedgerStore, since: datetime, hourly: bool) -> dict[str, Any]:
@@ -256,10 +217,11 @@ def _cards(report: Mapping[str, Any], degraded: int) -> str:
 def _threshold_rows(thresholds: Mapping[str, Any]) -> str:
     rows = []
     for name, spec in thresholds.items():
+        replayable = ' data-replayable="1"' if name in POLICY_THRESHOLDS else ""  # Preview replays these
         rows.append(
             f'<tr><td><code>{escape(name)}</code></td><td><input type="number" step="any" min="{spec["min"]}" '
             f'max="{spec["max"]}" value="{spec["value"]}" data-current="{spec["value"]}" '
-            f'data-threshold="{escape(name)}" aria-label="{escape(name)}"></td>'
+            f'data-threshold="{escape(name)}"{replayable} aria-label="{escape(name)}"></td>'
             f'<td class="n">{spec["min"]:g} – {spec["max"]:g}</td><td class="n">{spec["default"]:g}</td>'
             f'<td>{escape(spec["description"])}</td></tr>')
     return "".join(rows)
@@ -332,7 +294,8 @@ def render_dashboard(*, report: Mapping[str, Any], series: Mapping[str, Any], th
                      for title, svg in _charts(series))
     text_head = "<th>prompt</th>" if store_text else ""
     version = thresholds["version"]
-    data = json.dumps({"version": version}).replace("</", "<\\/")
+    since = window_start(hours).replace(tzinfo=UTC).isoformat()
+    data = json.dumps({"version": version, "since": since, "hours": hours}).replace("</", "<\\/")
     generated = datetime.now(UTC).replace(microsecond=0).isoformat()
     query = f"?client={quote(client)}" if client is not None else ""
     scope = f" · client <b>{escape(client)}</b>" if client is not None else ""
@@ -354,8 +317,12 @@ reports: <a href="/admin/report.html{query}">HTML</a> · <a href="/admin/report.
 {_threshold_rows(thresholds["thresholds"])}</table>
 <label>Reason <input id="reason" name="reason" required size="40" placeholder="why this change"></label>
 <label>Admin key <input id="admin-key" name="admin-key" type="password" size="24"></label>
-<button type="submit" id="apply">Apply</button><span id="status" role="status"></span>
+<button type="button" id="preview">Preview</button> <button type="submit" id="apply">Apply</button>
+<span id="status" role="status"></span>
 </form>
+<div id="whatif" hidden><h3>Preview: every client's requests of the last {hours} hours replayed under the proposed routing thresholds</h3>
+<table><thead><tr><th></th><th>current (logged)</th><th>proposed</th></tr></thead><tbody id="whatif-rows"></tbody></table>
+<p class="sub" id="whatif-note"></p></div>
 <h3>Recent changes</h3>
 <table><thead><tr><th>version</th><th>when (UTC)</th><th>who</th><th>what and why</th></tr></thead>
 <tbody id="history">{_history_rows(history)}</tbody></table>
@@ -365,7 +332,7 @@ reports: <a href="/admin/report.html{query}">HTML</a> · <a href="/admin/report.
 <th>escalations</th><th>P(large)</th><th>energy (Wh)</th><th>latency</th>{text_head}</tr>
 {_request_rows(requests, store_text)}</table></section>
 <script type="application/json" id="frugal-dashboard">{data}</script>
-<script>{_SCRIPT}</script>
+<script>{SCRIPT}</script>
 </body></html>
 """
 

@@ -24,6 +24,7 @@ from router.admin.dashboard import (
     window_start,
 )
 from router.admin.persistence import ThresholdSync
+from router.admin.whatif import run_whatif
 from router.api.errors import error_response
 from router.core.errors import AuthenticationError
 from router.ledger.interface import LedgerStore
@@ -80,6 +81,16 @@ class CalibrateBody(BaseModel):
     reason: str | None = Field(default=None, max_length=1000)
 
 
+class WhatIfBody(BaseModel):
+    """Body of ``POST /admin/whatif``: proposed routing thresholds and the period of logged requests to replay."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    thresholds: dict[str, Any] = Field(min_length=1, description="route.large and/or route.search -> proposed value")
+    since: datetime | None = Field(default=None, description="replay requests from (inclusive; naive is UTC)")
+    until: datetime | None = Field(default=None, description="replay requests before (exclusive)")
+
+
 def _sync(request: Request) -> ThresholdSync:
     return request.app.state.threshold_sync  # type: ignore[no-any-return]
 
@@ -133,6 +144,14 @@ async def calibrate(request: Request, body: CalibrateBody, actor: Actor) -> dict
         change = await asyncio.to_thread(sync.apply, result["thresholds"], actor=actor, reason=reason)
         result["applied"] = change.to_dict()
     return result
+
+
+@router.post("/whatif")
+async def whatif(request: Request, body: WhatIfBody) -> dict[str, Any]:
+    """Replay logged decisions under proposed routing thresholds: route mix, energy, net savings; changes nothing."""
+    services = request.app.state.services
+    return await asyncio.to_thread(run_whatif, services.ledger, services.thresholds.values(), body.thresholds,
+                                   since=body.since, until=body.until)
 
 
 def request_json(row: Any, store_text: bool) -> dict[str, Any]:

@@ -60,6 +60,37 @@ class TierEnergy:
     mean_wh: float
 
 
+#: The sums a what-if replay cell carries: energy (and bounds), counterfactual, cost and unreturned work.
+REPLAY_SUMS: tuple[str, ...] = (
+    "energy_wh", "energy_wh_min", "energy_wh_max", "cf_energy_wh", "cf_energy_wh_min", "cf_energy_wh_max",
+    "cost_usd", "cf_cost_usd", "escalation_energy_wh",
+)
+
+#: Why a request of the period is not replayed, in the order the reasons are tested.
+REPLAY_EXCLUDED: tuple[str, ...] = ("forced", "failed", "unscored", "no_first_tier")
+
+
+@dataclass(frozen=True)
+class ReplayCell:
+    """Replayed requests alike in first tier, final route, degraded, escalated and the proposed first tier."""
+
+    first_tier: str
+    route: str
+    degraded: bool
+    escalated: bool
+    proposed: str
+    requests: int
+    sums: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ReplayCells:
+    """A what-if replay's cells, and how many requests of the period were left out and why (``REPLAY_EXCLUDED``)."""
+
+    cells: list[ReplayCell]
+    excluded: dict[str, int]
+
+
 @dataclass(frozen=True)
 class ThresholdChange:
     """One committed threshold change: its version, who, when (naive UTC), why, and old/new per threshold."""
@@ -132,6 +163,11 @@ class LedgerStore(Protocol):
 
     def logged_scores(self, since: datetime | None, limit: int) -> list[tuple[float, float, float]]:
         """(search, small, large) scores of the ``limit`` most recent classified, not forced, requests."""
+        ...
+
+    def replay_cells(self, route_large: float, route_search: float, since: datetime | None = None,
+                     until: datetime | None = None) -> ReplayCells:
+        """One scan: scored, not forced, answered requests per cell, their first tier under proposed thresholds."""
         ...
 
     def threshold_version(self) -> int:

@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from router.core.errors import LedgerUnavailableError
-from router.ledger.interface import DayRouteTotals, HourRouteEnergy, LedgerStore, ThresholdChange, TierEnergy
+from router.ledger.interface import (
+    DayRouteTotals,
+    HourRouteEnergy,
+    LedgerStore,
+    ReplayCells,
+    ThresholdChange,
+    TierEnergy,
+)
 from router.ledger.row import LedgerRow
 
 log = logging.getLogger(__name__)
@@ -242,6 +249,11 @@ class SpooledLedger:
     def logged_scores(self, since: datetime | None, limit: int) -> list[tuple[float, float, float]]:
         """(search, small, large) scores of the ``limit`` most recent classified, not forced, requests."""
         return self.ledger.logged_scores(since, limit)
+
+    def replay_cells(self, route_large: float, route_search: float, since: datetime | None = None,
+                     until: datetime | None = None) -> ReplayCells:
+        """One scan: scored, not forced, answered requests per cell, their first tier under proposed thresholds."""
+        return self.ledger.replay_cells(route_large, route_search, since, until)
 
     # Thresholds are never spooled: a change the database cannot take is refused (503) and changes nothing.
 

@@ -25,7 +25,14 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from router.core.errors import LedgerUnavailableError
 from router.ledger import queries
-from router.ledger.interface import DEGRADED, DayRouteTotals, HourRouteEnergy, ThresholdChange, TierEnergy
+from router.ledger.interface import (
+    DEGRADED,
+    DayRouteTotals,
+    HourRouteEnergy,
+    ReplayCells,
+    ThresholdChange,
+    TierEnergy,
+)
 from router.ledger.migrations import backfill_net_sums, backfill_rollup, migrate
 from router.ledger.queries import to_utc_naive
 from router.ledger.row import ENERGY_COLUMNS, RANGE_FALLBACKS, LedgerRow
@@ -178,6 +185,11 @@ class Ledger:
     def logged_scores(self, since: datetime | None, limit: int) -> list[tuple[float, float, float]]:
         """(search, small, large) scores of the ``limit`` most recent classified, not forced, requests."""
         return queries.logged_scores(self.engine, self.tables, since, limit)
+
+    def replay_cells(self, route_large: float, route_search: float, since: datetime | None = None,
+                     until: datetime | None = None) -> ReplayCells:
+        """One scan: scored, not forced, answered requests per cell, their first tier under proposed thresholds."""
+        return queries.replay_cells(self.engine, self.tables, route_large, route_search, since, until)
 
     def threshold_version(self) -> int:
         """The persisted thresholds' version (0 before any change)."""
