@@ -174,3 +174,30 @@ def test_a_migrated_ledger_backfills_the_first_tier_from_the_attempts(tmp_path: 
     assert first == "search" and cpu is None  # older rows: their energy_wh was the CPU-time figure itself
     assert json.loads(json.dumps(row.attempts))[0]["tier"] == first
     ledger.close()
+
+
+@pytest.mark.parametrize("objective", ["energy", "local-first"])
+def test_the_objective_routes_and_records_a_small_answer_expected_to_cost_more(tmp_path: Path, objective: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from router.app import create_app
+    from tests.conftest import echo_settings
+
+    settings = echo_settings(tmp_path, thresholds={"route.large": 1.0, "route.search": 1.0},
+                             policy={"objective": objective},
+                             energy={"work": {"echo-small": {"per_output_token_j": 1000.0}}})
+    with TestClient(create_app(settings)) as client:
+        body = client.post("/v1/chat/completions", json={
+            "model": "frugal-auto", "messages": [{"role": "user", "content": "rewrite this politely: come here"}],
+        }).json()
+        rows = list(client.app.state.services.ledger.rows())
+    frugal = body["frugal"]
+    assert "expected Wh: " in frugal["decision_reason"] and "small " in frugal["decision_reason"]
+    [row] = rows
+    assert row.cpu_energy_wh is not None and row.cpu_energy_wh > 0
+    if objective == "energy":
+        assert frugal["route"] == "large" and OBJECTIVE_ENERGY_FLAG in frugal["flags"]
+        assert row.first_tier == "large" and OBJECTIVE_ENERGY_FLAG in row.flags
+    else:
+        assert frugal["route"] == "small" and OBJECTIVE_ENERGY_FLAG not in frugal.get("flags", [])
+        assert row.first_tier == "small" and "local-first" in frugal["decision_reason"]
