@@ -253,7 +253,7 @@ class Accounting:
     ) -> StreamStarted:
         """Headers for a stream that starts now; ``attempts`` are the earlier ones unless ``escalations`` says."""
         used = spent(decision, attempts)
-        counterfactual = self.estimator.counterfactual(0)
+        counterfactual = self.estimator.counterfactual(0, max_tokens=routed.completion_request.max_tokens)
         headers = frugal_headers(
             request_id=routed.request_id, route=route,
             escalations=len(attempts) if escalations is None else escalations, energy_wh=used.energy_wh.value,
@@ -272,7 +272,9 @@ class Accounting:
         answered = [a.completion for a in attempts if a.completion is not None]
         large = [a for a in attempts if a.tier == "large" and a.completion is not None]
         prompt_tokens = max((c.prompt_tokens for c in answered), default=0)
-        counterfactual = large[-1].estimate if large else self.estimator.counterfactual(prompt_tokens)
+        counterfactual = large[-1].estimate if large else self.estimator.counterfactual(
+            prompt_tokens, answer_tokens=final.completion.completion_tokens,
+            max_tokens=routed.completion_request.max_tokens)
         return Outcome(
             request_id=routed.request_id, created=created, requested_model=routed.requested_model,
             route=final.tier, forced=routed.forced_tier is not None, scores=decision.scores, attempts=attempts,

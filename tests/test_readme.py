@@ -75,13 +75,18 @@ def check(command: str, done: subprocess.CompletedProcess[str], cwd: Path) -> No
     elif verb == "calibrate":
         result = json.loads(done.stdout)
         assert {"current", "proposed"} <= set(result) and "--apply" not in words
+    elif verb == "whatif":
+        assert "proposed" in done.stdout.lower(), done.stdout
+    elif verb == "calibrate-energy":
+        work = json.loads(done.stdout)["energy"]["work"]
+        assert "tantivy" in work and any(cost.get("per_output_token_j", 0) > 0 for cost in work.values()), work
 
 
 @pytest.mark.slow
 def test_every_readme_command_without_a_server_runs_as_written(scratch: Path) -> None:
     commands = readme_commands()
     verbs = [shlex.split(c, comments=True)[1] for c in commands]
-    assert {"ask", "classify", "index", "report", "eval", "calibrate"} <= set(verbs), verbs
+    assert {"ask", "classify", "index", "report", "whatif", "eval", "calibrate", "calibrate-energy"} <= set(verbs), verbs
     for command in commands:
         check(command, run(command, scratch), scratch)
     assert (scratch / "data" / "ledger.sqlite3").is_file()  # `ask` recorded its request where the README says

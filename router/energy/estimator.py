@@ -175,12 +175,25 @@ class EnergyEstimator:
             cost = 0.0
         return Estimate(energy, co2e, cost, tuple(flags))
 
-    def counterfactual(self, prompt_tokens: int) -> Estimate:
-        """The configured large model answering this request with the median observed large output."""
+    def counterfactual(self, prompt_tokens: int, *, answer_tokens: int = 0, max_tokens: int | None = None) -> Estimate:
+        """The configured large model answering this request (output length: ``counterfactual_tokens``)."""
         return self.remote(
-            self.config.counterfactual, prompt_tokens=prompt_tokens, completion_tokens=self._large.value,
-            latency_s=None
+            self.config.counterfactual, prompt_tokens=prompt_tokens,
+            completion_tokens=self.counterfactual_tokens(answer_tokens, max_tokens), latency_s=None
         )
+
+    def counterfactual_tokens(self, answer_tokens: int = 0, max_tokens: int | None = None) -> int:
+        """Output tokens the large model is taken to write for a request, never more than its ``max_tokens``.
+
+        The median of the large answers seen; before any is seen, the length of the answer actually returned
+        (a large model writing the same answer), else ``default_output_tokens``. Without this, a server with no
+        large answers yet priced every short local answer against a 300-token large one.
+        """
+        if self._large.count:
+            tokens = self._large.value
+        else:
+            tokens = answer_tokens if answer_tokens > 0 else self.config.default_output_tokens
+        return tokens if max_tokens is None else max(1, min(tokens, max_tokens))
 
     def observe_large_output(self, tokens: int) -> None:
         """Record the output length of a real large-tier answer (feeds the counterfactual median)."""
@@ -192,7 +205,9 @@ class EnergyEstimator:
 
     def expected_output_tokens(self, tier: str, max_tokens: int | None) -> int:
         """Output tokens a tier is expected to write: its running median, capped by the request's ``max_tokens``."""
-        median = (self._large if tier == "large" else self._small).value
+        if tier == "large":  # as the counterfactual: before a large answer is seen, as long as a small one
+            return self.counterfactual_tokens(self._small.value if self._small.count else 0, max_tokens)
+        median = self._small.value
         return median if max_tokens is None else max(1, min(median, max_tokens))
 
     def remember(self, ledger: Any) -> None:
@@ -242,8 +257,9 @@ class EnergyEstimator:
                 "model": c.counterfactual,
                 "resolved_as": cf.ecologits_model and f"{cf.ecologits_provider}/{cf.ecologits_model}" or cf.matched_by,
                 "output_tokens": self._large.value,
-                "output_tokens_rule": f"median of the last {c.observed_window} large answers; "
-                f"{c.default_output_tokens} until one is seen",
+                "output_tokens_rule": f"median of the last {c.observed_window} large answers; until one is seen, "
+                f"the length of the answer returned ({c.default_output_tokens} when unknown); capped by the "
+                "request's max_tokens",
                 "observed_large_answers": self._large.count,
             },
             "counted": COUNTED,

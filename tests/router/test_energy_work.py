@@ -84,7 +84,25 @@ def test_expected_output_is_the_tiers_median_capped_by_max_tokens() -> None:
         est.observe_small_output(tokens)
     assert est.expected_output_tokens("small", None) == 50
     assert est.expected_output_tokens("small", 16) == 16
-    assert est.expected_output_tokens("large", None) == 300
+    assert est.expected_output_tokens("large", None) == 50  # no large answer seen: as long as a small one
+    est.observe_large_output(400)
+    assert est.expected_output_tokens("large", None) == 400 and est.expected_output_tokens("large", 64) == 64
+
+
+def test_before_any_large_answer_the_counterfactual_writes_the_answer_returned() -> None:
+    est = EnergyEstimator(EnergyConfig(default_output_tokens=300))
+    gpt = est.config.counterfactual
+
+    def wh(tokens: int) -> float:
+        return est.remote(gpt, prompt_tokens=10, completion_tokens=tokens, latency_s=None).energy_wh.value
+
+    assert est.counterfactual(10, answer_tokens=40).energy_wh.value == pytest.approx(wh(40))
+    assert est.counterfactual(10).energy_wh.value == pytest.approx(wh(300))  # length unknown: the default
+    assert est.counterfactual(10, max_tokens=16).energy_wh.value == pytest.approx(wh(16))
+    est.observe_large_output(120)
+    assert est.counterfactual(10, answer_tokens=40).energy_wh.value == pytest.approx(wh(120))  # the median
+    assert est.counterfactual(10, answer_tokens=40, max_tokens=64).energy_wh.value == pytest.approx(wh(64))
+    assert "answer returned" in est.method()["counterfactual"]["output_tokens_rule"]
 
 
 def test_expected_wh_prices_each_available_tier_from_the_request() -> None:

@@ -324,3 +324,18 @@ def test_the_dashboard_offers_a_preview_of_the_routing_thresholds(admin_client: 
     config = json.loads(page.split('id="frugal-dashboard">', 1)[1].split("</script>", 1)[0])
     assert config["hours"] == 48 and datetime.fromisoformat(config["since"]).tzinfo is not None
     assert "innerHTML" not in page  # the preview writes through textContent only
+
+
+def test_a_request_the_energy_objective_sent_large_replays_as_large_while_the_rule_picks_small(tmp_path: Path) -> None:
+    from router.core.policy import OBJECTIVE_ENERGY_FLAG
+
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'objective.sqlite3'}")
+    base = LedgerRow(request_id="o", created_at=T0, requested_model="frugal-auto", route="large", forced=False,
+                     status=200, client_key_id=None, escalations=0, attempts=[{"tier": "large", "energy_wh": 0.02}],
+                     latency_ms=1.0, prompt_tokens=900, completion_tokens=20, first_tier="large",
+                     score_search=0.1, score_small=0.8, score_large=0.1, flags=[OBJECTIVE_ENERGY_FLAG])
+    ledger.record_many([base, replace(base, request_id="p", flags=[])])
+    result = run_whatif(ledger, CURRENT, {"route.large": 0.5})
+    ledger.close()
+    # both were first sent large with P(large) 0.1 < 0.5: the flagged one goes large again, the other moves to small
+    assert result["moved"]["large"] == {"search": 0, "small": 1, "large": 1}
