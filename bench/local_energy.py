@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from mixed import frugal_bin, git_state, machine, service_env
+from mixed import git_state, machine, service_env
+from served import frugal_served
 
 #: (name, prompt, max_tokens): a short answer and a long one.
 PROMPTS: tuple[tuple[str, str, int], ...] = (
@@ -134,27 +135,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/local_energy.json")
     args = parser.parse_args()
-    from tests.fixtures.llama_server import free_port
-
-    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile(mode="w+") as log:
+    with tempfile.TemporaryDirectory() as tmp:
         config = write_config(Path(tmp) / "frugal.yaml", Path(tmp) / "data")
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        process = subprocess.Popen([frugal_bin(), "serve", "--config", str(config), "--port", str(port),
-                                    "--log-level", "warning"], env=service_env(), cwd=ROOT, stdout=log,
-                                   stderr=subprocess.STDOUT)
-        try:
-            wait_small_ready(url, process)
+        with frugal_served(config, wait_small_ready, service_env()) as url:
             started = time.perf_counter()
             rows = measure(url, args.rounds)
             wall = time.perf_counter() - started
-        except Exception:
-            log.seek(0)
-            print(log.read()[-3000:], file=sys.stderr)
-            raise
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
     result = {"benchmark": "local_energy", "when": datetime.now(UTC).isoformat(timespec="seconds"),
               "command": "python bench/local_energy.py " + " ".join(sys.argv[1:]), "machine": machine(),
               "git": git_state(), "rounds": args.rounds, "wall_s": round(wall, 1),
