@@ -138,6 +138,8 @@ class Outcome:
             "decision_ms": round(self.decision_ms, 3),
             "decision_reason": self.decision_reason,
         }
+        if self.completion.evidence is not None:
+            body["evidence"] = self.completion.evidence.to_dict()
         if self.degraded:
             body["degraded"] = self.degraded
         if self.flags:

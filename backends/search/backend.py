@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backends.search.compose import compose, render
-from backends.search.gate import DEFAULT_MIN_CONFIDENCE, confidence, explain
+from backends.search.gate import DEFAULT_MIN_CONFIDENCE, answer_span, confidence, explain
 from backends.search.index import SearchIndex, index_exists
 from backends.search.text import make_analyzer
 from router.core import Backend, Completion, CompletionRequest, Health, StreamEvent, TextDelta, Tier
@@ -101,6 +101,7 @@ class TantivyBackend(Backend):
             cpu_seconds=time.thread_time() - started,
             sources=list(answer.sources),
             passages=answer.passages(),
+            evidence=answer.evidence(answer_span(question, answer.sentences)),
         )
 
     async def complete(self, request: CompletionRequest) -> Completion:

@@ -9,15 +9,20 @@ answer; the features measured on the way feed the gate (``gate.py``).
 
 from __future__ import annotations
 
+import itertools
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from backends.search.query import QueryTerms, build_query, question_terms, weigh_terms
 from backends.search.text import split_sentences
-from router.core import Passage, Source
+from router.core import Evidence, Passage, Source
 
 RANK_PRIOR = 0.08
 SHORT_SENTENCE_WORDS = 12
+#: With ``exclude``, passages retrieved beyond ``top_k`` so that ``top_k`` remain after the exclusion.
+EXCLUDE_HEADROOM = 120
 
 
 @dataclass(frozen=True)
@@ -48,12 +53,25 @@ class Answer:
     sentence_coverage: float = 0.0
     context_coverage: float = 0.0
     passage_coverage: float = 0.0
+    specific_coverage: float = 0.0  # share of the question's terms *not* in the title that the sentence holds
+    rarest_missing: float = 0.0  # IDF of the rarest question term absent from sentence and title / the rarest's
+    bigram_coverage: float = 0.0  # share of the question's adjacent term pairs adjacent in the sentence
+    numbers_stated: float = 1.0  # share of the question's numbers the answer's passage states (1: none asked)
+    names_stated: float = 1.0  # share of the question's capitalised words (not its first) in the passage or title
     sources: list[Source] = field(default_factory=list)
 
     @property
     def found(self) -> bool:
         """Whether any passage matched."""
         return bool(self.hits and self.sentences)
+
+    def evidence(self, span: str | None = None) -> Evidence | None:
+        """The answer's sentence(s) and the passage they come from (None when nothing matched)."""
+        if not self.found:
+            return None
+        hit = self.hits[self.best_hit]
+        return Evidence(sentences=list(self.sentences), span=span,
+                        passage=Passage(text=hit.text, source=hit.source(), score=hit.score))
 
     def passages(self) -> list[Passage]:
         """The retrieved passages, best first, as grounding context for the next tier."""
@@ -65,11 +83,13 @@ def _first(doc: Any, name: str) -> str | None:
     return str(values[0]) if values else None
 
 
-def retrieve(index: Any, searcher: Any, terms: QueryTerms, top_k: int) -> list[Hit]:
-    """The ``top_k`` best passages for the terms."""
+def retrieve(index: Any, searcher: Any, terms: QueryTerms, top_k: int,
+             exclude: Callable[[Hit], bool] | None = None) -> list[Hit]:
+    """The ``top_k`` best passages for the terms, leaving out those ``exclude`` names (evaluation only)."""
     if not terms.terms:
         return []
-    result = searcher.search(build_query(index, terms), limit=top_k, count=False)
+    limit = top_k + EXCLUDE_HEADROOM if exclude is not None else top_k
+    result = searcher.search(build_query(index, terms), limit=limit, count=False)
     hits = []
     for score, address in result.hits:
         doc = searcher.doc(address)
@@ -77,6 +97,8 @@ def retrieve(index: Any, searcher: Any, terms: QueryTerms, top_k: int) -> list[H
             score=float(score), id=_first(doc, "id") or "", doc_id=_first(doc, "doc_id") or "",
             title=_first(doc, "title") or "", text=_first(doc, "text") or "", url=_first(doc, "url"),
         ))
+    if exclude is not None:
+        hits = [h for h in hits if not exclude(h)][:top_k]
     return hits
 
 
@@ -87,10 +109,37 @@ def _coverage(terms: QueryTerms, tokens: set[str]) -> float:
     return sum(w for t, w in terms.idf.items() if any(f in tokens for f in terms.forms(t))) / total
 
 
-def compose(analyzer: Any, index: Any, searcher: Any, question: str, *, top_k: int = 5) -> Answer:
-    """Retrieve and compose the answer to ``question`` from the index."""
+def _specific(terms: QueryTerms, title_tokens: set[str], tokens: set[str]) -> tuple[float, float]:
+    """(coverage of the question terms the title lacks, by the sentence; rarest missing term's IDF share)."""
+    present = title_tokens | tokens
+    rest = {t: w for t, w in terms.idf.items() if not any(f in title_tokens for f in terms.forms(t))}
+    total = sum(rest.values())
+    specific = sum(w for t, w in rest.items() if any(f in tokens for f in terms.forms(t))) / total if total else 1.0
+    top = max(terms.idf.values(), default=0.0)
+    missing = [w for t, w in terms.idf.items() if not any(f in present for f in terms.forms(t))]
+    return specific, (max(missing) / top if missing and top > 0 else 0.0)
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NAME = re.compile(r"(?<!^)\b[A-Z][\w'-]*")
+
+
+def _stated(found: list[str], haystack: str) -> float:
+    """The share of ``found`` (strings of the question) that occur in ``haystack``; 1 when there are none."""
+    if not found:
+        return 1.0
+    return sum(1 for item in found if item.lower() in haystack) / len(found)
+
+
+def _bigrams(tokens: list[str]) -> set[tuple[str, str]]:
+    return set(itertools.pairwise(tokens))
+
+
+def compose(analyzer: Any, index: Any, searcher: Any, question: str, *, top_k: int = 5,
+            exclude: Callable[[Hit], bool] | None = None) -> Answer:
+    """Retrieve and compose the answer to ``question`` from the index (``exclude``: passages to leave out)."""
     terms = weigh_terms(searcher, question_terms(analyzer, question))
-    hits = retrieve(index, searcher, terms, top_k)
+    hits = retrieve(index, searcher, terms, top_k, exclude)
     answer = Answer(sentences=[], hits=hits, terms=terms, question=question)
     if not hits:
         return answer
@@ -117,6 +166,14 @@ def compose(analyzer: Any, index: Any, searcher: Any, question: str, *, top_k: i
     answer.sentence_coverage = own
     answer.context_coverage = context
     answer.passage_coverage = _coverage(terms, set(analyzer.analyze(f"{hit.title} {hit.text}")))
+    chosen_tokens = analyzer.analyze(" ".join(chosen))
+    answer.specific_coverage, answer.rarest_missing = _specific(
+        terms, set(analyzer.analyze(hit.title)), set(chosen_tokens))
+    asked = _bigrams(analyzer.analyze(question[:2000]))
+    answer.bigram_coverage = len(asked & _bigrams(chosen_tokens)) / len(asked) if asked else 0.0
+    haystack = f"{hit.title} {hit.text}".lower()
+    answer.numbers_stated = _stated(_NUMBER.findall(question[:2000]), haystack)
+    answer.names_stated = _stated(_NAME.findall(question[:2000].strip()), haystack)
     answer.sources = [hit.source()]
     return answer
 

@@ -12,6 +12,7 @@ from router.core.tiers import NEXT_TIER, RANK, TIERS, Tier
 from router.core.types import (
     Completion,
     CompletionRequest,
+    Evidence,
     Message,
     Passage,
     Source,
@@ -20,6 +21,6 @@ from router.core.types import (
 )
 
 __all__ = [
-    "NEXT_TIER", "RANK", "TIERS", "Backend", "Completion", "CompletionRequest", "Health", "Message", "Passage",
+    "NEXT_TIER", "RANK", "TIERS", "Backend", "Completion", "CompletionRequest", "Evidence", "Health", "Message", "Passage",
     "Source", "StreamEvent", "TextDelta", "Tier",
 ]

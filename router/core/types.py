@@ -39,6 +39,20 @@ class Passage:
     score: float = 0.0
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """Where an answer drawn from documents stands: its sentence(s), the passage, and the span when identified."""
+
+    sentences: list[str]
+    passage: Passage
+    span: str | None = None  # the words that answer the question (a date, a number, a name) when identified
+
+    def to_dict(self) -> dict[str, object]:
+        """The evidence as the ``frugal.evidence`` entry."""
+        return {"sentences": list(self.sentences), "span": self.span,
+                "passage": {"text": self.passage.text, "score": self.passage.score, **self.passage.source.to_dict()}}
+
+
 @dataclass
 class CompletionRequest:
     """What a backend is asked to answer: the conversation plus generation parameters.
@@ -82,6 +96,7 @@ class Completion:
     cpu_seconds: float | None = None
     sources: list[Source] = field(default_factory=list)
     passages: list[Passage] = field(default_factory=list)
+    evidence: Evidence | None = None  # an answer quoted from documents: where it stands in them
     flags: list[str] = field(default_factory=list)  # e.g. "tokens_estimated": no usage came with the answer
 
 

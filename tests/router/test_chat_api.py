@@ -302,3 +302,24 @@ def test_search_escalates_to_names_the_valid_tiers(tmp_path) -> None:
     with pytest.raises(SettingsError, match="small.*large"):
         echo_settings(tmp_path, search_escalates_to="search")
 
+
+
+def test_a_search_answer_carries_its_evidence_in_the_frugal_object(tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    from backends.search.ingest import ingest_paths
+    from router.app import create_app
+    from tests.backends.search.conftest import write_corpus
+
+    ingest_paths(tmp_path / "data" / "index", [write_corpus(tmp_path)], progress=False)
+    settings = echo_settings(tmp_path, search={"backend": "tantivy"})
+    with TestClient(create_app(settings)) as client:
+        body = chat(client, "When did the Berlin Wall fall?", model="frugal-search").json()
+        escalated = chat(client, "rewrite this politely: send it now", model="frugal-small").json()
+    frugal = body["frugal"]
+    assert frugal["route"] == "search" and frugal["attempts"][0]["sufficient"] is True
+    evidence = frugal["evidence"]
+    assert evidence["span"] == "9 November 1989"
+    assert evidence["sentences"][0] in body["choices"][0]["message"]["content"]
+    assert "9 November 1989" in evidence["passage"]["text"] and evidence["passage"]["id"]
+    assert "evidence" not in escalated["frugal"]  # only answers quoted from documents carry it

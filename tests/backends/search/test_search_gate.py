@@ -5,12 +5,16 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pytest
+
+from backends.search.backend import TantivyBackend
 from backends.search.compose import compose
 from backends.search.gate import (
     BIAS,
     DEFAULT_MIN_CONFIDENCE,
     HEADING_MATCH_CONFIDENCE,
     WEIGHTS,
+    answer_span,
     answer_type_match,
     confidence,
     features,
@@ -19,6 +23,7 @@ from backends.search.gate import (
 from backends.search.index import SearchIndex
 from backends.search.ingest import ingest_paths
 from backends.search.text import make_analyzer
+from router.core import CompletionRequest, Message
 
 
 def test_answer_type_match() -> None:
@@ -55,3 +60,51 @@ def test_an_faq_heading_that_is_the_question_is_trusted(tmp_path: Path) -> None:
         assert confidence(answer) == max(model, HEADING_MATCH_CONFIDENCE) >= DEFAULT_MIN_CONFIDENCE
     other = compose(analyzer, index, searcher, "What is Widget made of?")
     assert not heading_match(other) and confidence(other) < HEADING_MATCH_CONFIDENCE
+
+
+def test_a_question_whose_fact_the_index_does_not_state_is_rejected(index_dir: Path) -> None:
+    index, searcher = SearchIndex(index_dir).searcher()
+    analyzer = make_analyzer()
+    stated = compose(analyzer, index, searcher, "Who discovered penicillin in 1928?")
+    changed_year = compose(analyzer, index, searcher, "Who discovered penicillin in 1941?")
+    changed_name = compose(analyzer, index, searcher, "When did Marie Curie discover penicillin?")
+    assert confidence(stated) >= DEFAULT_MIN_CONFIDENCE
+    assert changed_year.numbers_stated == 0.0 and confidence(changed_year) < DEFAULT_MIN_CONFIDENCE
+    assert changed_name.names_stated < 1.0 and confidence(changed_name) < DEFAULT_MIN_CONFIDENCE
+
+
+def test_with_the_answer_passage_left_out_the_near_miss_is_rejected(index_dir: Path) -> None:
+    index, searcher = SearchIndex(index_dir).searcher()
+    analyzer = make_analyzer()
+    question = "When did the Berlin Wall fall?"
+    full = compose(analyzer, index, searcher, question)
+    assert full.hits[full.best_hit].title == "Berlin Wall" and confidence(full) >= DEFAULT_MIN_CONFIDENCE
+    removed = compose(analyzer, index, searcher, question, exclude=lambda hit: hit.title == "Berlin Wall")
+    assert all(hit.title != "Berlin Wall" for hit in removed.hits)
+    assert confidence(removed) < DEFAULT_MIN_CONFIDENCE
+
+
+@pytest.mark.parametrize(("question", "sentences", "span"), [
+    ("When did the Berlin Wall fall?", ["The wall fell on 9 November 1989, when East Germany opened."],
+     "9 November 1989"),
+    ("Who discovered penicillin?", ["Penicillin was discovered by Alexander Fleming in 1928."], "Alexander Fleming"),
+    ("How many moons does Mars have?", ["Mars has two moons."], "two"),
+    ("How tall is Everest?", ["Everest is 8,849 metres high and was climbed in 1953."], None),  # two numbers
+    ("What is a volcano?", ["A volcano is a rupture in the crust."], None),  # not a when/who/how-many question
+    ("Who designed the Eiffel Tower?", ["The Eiffel Tower was designed well."], None),  # only the asked name
+])
+def test_an_answer_span_is_named_only_when_one_candidate_answers_the_asked_type(
+        question: str, sentences: list[str], span: str | None) -> None:
+    assert answer_span(question, sentences) == span
+
+
+def test_the_backend_returns_the_sentence_with_its_passage_and_span(backend: TantivyBackend) -> None:
+    completion = backend.answer(CompletionRequest(messages=[Message("user", "When did the Berlin Wall fall?")]))
+    evidence = completion.evidence
+    assert completion.sufficient and evidence is not None
+    assert evidence.span == "9 November 1989" and evidence.sentences[0] in completion.text
+    assert evidence.passage.source.title == "Berlin Wall" and evidence.sentences[0] in evidence.passage.text
+    assert len(completion.text) < len(evidence.passage.text) + 60  # the sentence and its source, not the passage
+    body = evidence.to_dict()
+    assert body["span"] == "9 November 1989" and body["sentences"] == evidence.sentences
+    assert body["passage"]["title"] == "Berlin Wall" and body["passage"]["url"] == "https://example.org/berlin-wall"
