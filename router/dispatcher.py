@@ -118,6 +118,11 @@ class Dispatcher:
         except FrugalError as exc:
             await self.recorder.failed(routed, decision, attempts, exc, started)
             raise
+        except Exception as exc:  # a bug: the client gets a 500, and the work done still gets its ledger row
+            if not answered:
+                await self.recorder.failed(routed, decision, attempts,
+                                           FrugalError(f"internal error: {exc!r}", code="internal_error"), started)
+            raise
         except (asyncio.CancelledError, GeneratorExit):
             if not answered:  # the client went away mid-stream: the work done so far is still recorded
                 self.recorder.abandoned(routed, decision, attempts, started)

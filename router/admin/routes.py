@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from router.admin.calibration import CalibrationRequest, run_calibration
 from router.admin.dashboard import (
@@ -40,6 +40,26 @@ def require_admin(request: Request) -> str:
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)], tags=["admin"])
 dashboard_router = APIRouter(tags=["admin"])
 Actor = Annotated[str, Depends(require_admin)]
+
+
+#: Earliest and latest moments a period may name: a day inside datetime's range, so that converting to UTC and
+#: stepping by an hour or a day around them cannot overflow.
+_EARLIEST, _LATEST = datetime(1, 1, 2), datetime(9999, 12, 30)
+
+
+def _representable(moment: datetime) -> datetime:
+    """``moment`` if it lies between 0001-01-02 and 9999-12-30 in UTC (naive is UTC); else a 422 saying so."""
+    try:
+        utc = moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    except OverflowError:
+        utc = None
+    if utc is None or not _EARLIEST <= utc <= _LATEST:
+        raise ValueError(f"{moment.isoformat()} is outside the supported range (0001-01-02 to 9999-12-30, UTC)")
+    return moment
+
+
+#: A period bound of the admin API: any ISO date or datetime the ledger can compare with.
+Moment = Annotated[datetime, AfterValidator(_representable)]
 
 
 class CSVResponse(Response):
@@ -74,7 +94,7 @@ class CalibrateBody(BaseModel):
     examples: list[LabelledExample] | None = None
     large_share: float | None = Field(default=None, ge=0.0, le=1.0)
     max_under_routing: float = Field(default=0.02, ge=0.0, le=1.0)
-    since: datetime | None = None
+    since: Moment | None = None
     limit: int = Field(default=10_000, ge=1, le=1_000_000)
     energy_wh: dict[Tier, Annotated[float, Field(ge=0.0, allow_inf_nan=False)]] = Field(default_factory=dict)
     apply: bool = False
@@ -87,8 +107,8 @@ class WhatIfBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     thresholds: dict[str, Any] = Field(min_length=1, description="route.large and/or route.search -> proposed value")
-    since: datetime | None = Field(default=None, description="replay requests from (inclusive; naive is UTC)")
-    until: datetime | None = Field(default=None, description="replay requests before (exclusive)")
+    since: Moment | None = Field(default=None, description="replay requests from (inclusive; naive is UTC)")
+    until: Moment | None = Field(default=None, description="replay requests before (exclusive)")
 
 
 def _sync(request: Request) -> ThresholdSync:
@@ -191,14 +211,14 @@ async def _report(request: Request, since: datetime | None, until: datetime | No
 
 
 @router.get("/report.json")
-async def report_json(request: Request, since: datetime | None = None, until: datetime | None = None,
+async def report_json(request: Request, since: Moment | None = None, until: Moment | None = None,
                       client: ClientFilter = None) -> JSONResponse:
     """The savings report as JSON (DESIGN's report contract)."""
     return JSONResponse(await _report(request, since, until, client))
 
 
 @router.get("/report.csv", response_class=CSVResponse)
-async def report_csv(request: Request, since: datetime | None = None, until: datetime | None = None,
+async def report_csv(request: Request, since: Moment | None = None, until: Moment | None = None,
                      client: ClientFilter = None) -> Response:
     """The savings report as CSV."""
     from router.report import render_csv
@@ -208,7 +228,7 @@ async def report_csv(request: Request, since: datetime | None = None, until: dat
 
 
 @router.get("/report.html", response_class=HTMLResponse)
-async def report_html(request: Request, since: datetime | None = None, until: datetime | None = None,
+async def report_html(request: Request, since: Moment | None = None, until: Moment | None = None,
                       client: ClientFilter = None) -> HTMLResponse:
     """The savings report as one self-contained HTML page."""
     from router.report import render_html

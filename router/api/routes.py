@@ -81,6 +81,16 @@ def parse_chat_request(body: bytes, services: Any) -> ChatCompletionRequest:
     return chat
 
 
+def _require_unicode(text: str, param: str) -> None:
+    """400 for text that is not valid Unicode: JSON may escape a lone UTF-16 surrogate (``"\\ud800"``), UTF-8 may not."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRequestError(
+            f"{param} holds an unpaired UTF-16 surrogate ({text[exc.start]!r} at position {exc.start}): "
+            "it is not valid Unicode; send the character as a surrogate pair or drop it", param=param) from exc
+
+
 def routed_request(chat: ChatCompletionRequest, services: Any, client_key_id: str | None) -> RoutedRequest:
     """Resolve the model and flatten the conversation into a pipeline request."""
     _canonical, forced = resolve_model(chat.model, services.settings.aliases)
@@ -90,6 +100,11 @@ def routed_request(chat: ChatCompletionRequest, services: Any, client_key_id: st
         if len(message.content) > limit:
             raise InvalidRequestError(f"messages[{index}] has {len(message.content)} characters; the limit is {limit}",
                                       param=f"messages.{index}.content")
+        _require_unicode(message.content, f"messages.{index}.content")
+    for index, stop in enumerate(chat.stop_list()):
+        _require_unicode(stop, f"stop.{index}")
+    if chat.user is not None:
+        _require_unicode(chat.user, "user")
     if not any(m.role == "user" and m.content.strip() for m in messages):
         raise InvalidRequestError("the conversation needs at least one non-empty user message", param="messages")
     request = CompletionRequest(
