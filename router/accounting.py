@@ -35,6 +35,11 @@ class RoutedRequest:
     client_key_id: str | None = None
 
 
+def approx_tokens(text: str) -> int:
+    """Tokens of ``text`` where no tokenizer counted them (a search answer, a prompt before routing): chars / 4."""
+    return len(text) // 4 + 1
+
+
 @dataclass(frozen=True)
 class Decision:
     """Where a request goes first, why, what deciding cost, and the one threshold snapshot it is served under."""
@@ -199,7 +204,7 @@ class Accounting:
         Prompt tokens are taken as characters / 4; output tokens as the tier's running median, capped by
         ``max_tokens``. A local tier whose work was never measured, and an unavailable large tier, are left out.
         """
-        prompt_tokens = sum(len(m.content) for m in request.messages) // 4 + 1
+        prompt_tokens = approx_tokens("".join(m.content for m in request.messages))
         expected: dict[str, float] = {}
         for tier, model in local.items():
             wh = self.estimator.expected_local(model, prompt_tokens=prompt_tokens,
@@ -275,8 +280,8 @@ class Accounting:
         large = [a for a in attempts if a.tier == "large" and a.completion is not None]
         prompt_tokens = max((c.prompt_tokens for c in answered), default=0)
         counterfactual = large[-1].estimate if large else self.estimator.counterfactual(
-            prompt_tokens, answer_tokens=final.completion.completion_tokens,
-            max_tokens=routed.completion_request.max_tokens)
+            prompt_tokens, max_tokens=routed.completion_request.max_tokens,
+            answer_tokens=final.completion.completion_tokens or approx_tokens(final.completion.text))  # search: 0
         return Outcome(
             request_id=routed.request_id, created=created, requested_model=routed.requested_model,
             route=final.tier, forced=routed.forced_tier is not None, scores=decision.scores, attempts=attempts,

@@ -316,6 +316,12 @@ def test_a_search_answer_carries_its_evidence_in_the_frugal_object(tmp_path) -> 
     with TestClient(create_app(settings)) as client:
         body = chat(client, "When did the Berlin Wall fall?", model="frugal-search").json()
         escalated = chat(client, "rewrite this politely: send it now", model="frugal-small").json()
+        estimator = client.app.state.services.estimator
+    # no large answer seen yet: the counterfactual writes as much as the search answer returned (chars / 4), not 300
+    text = body["choices"][0]["message"]["content"]
+    counterfactual = estimator.remote(estimator.config.counterfactual, prompt_tokens=0,
+                                      completion_tokens=len(text) // 4 + 1, latency_s=None).energy_wh.value
+    assert body["frugal"]["avoided_wh"]["value"] == pytest.approx(counterfactual - body["frugal"]["energy_wh"]["value"])
     frugal = body["frugal"]
     assert frugal["route"] == "search" and frugal["attempts"][0]["sufficient"] is True
     evidence = frugal["evidence"]
