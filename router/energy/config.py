@@ -111,6 +111,10 @@ class EnergyConfig(BaseModel):
         """The measured per-unit cost of ``name``'s work: configured, else shipped, else None (CPU time is used)."""
         return self.work.get(name) or MEASURED_WORK.get(name)
 
+    def measured_work(self) -> dict[str, WorkCost]:
+        """Every measured figure in force, by name: the shipped ones with the configured ones over them."""
+        return dict(sorted({**MEASURED_WORK, **self.work}.items()))
+
     @property
     def table_path(self) -> Path:
         """The model table path, with the shipped default applied."""

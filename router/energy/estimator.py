@@ -219,11 +219,6 @@ class EnergyEstimator:
         for tokens in observed:
             self.observe_large_output(tokens)
 
-    def _work_names(self) -> list[str]:
-        from router.energy.config import MEASURED_WORK
-
-        return sorted({*MEASURED_WORK, *self.config.work})
-
     @property
     def counterfactual_output_tokens(self) -> int:
         """Output tokens the counterfactual currently assumes."""
@@ -242,8 +237,7 @@ class EnergyEstimator:
                 "formula": "measured joules per call, prompt token and output token x pue / 3600 "
                 "(work never measured: cpu_seconds x watts_per_thread x pue / 3600)",
                 "cross_check": "cpu_seconds x watts_per_thread x pue / 3600, per request (ledger cpu_energy_wh)",
-                "measured_work": {name: self.config.work_cost(name).model_dump()  # type: ignore[union-attr]
-                                  for name in self._work_names()},
+                "measured_work": {name: cost.model_dump() for name, cost in self.config.measured_work().items()},
                 "watts_per_thread": {"value": c.watts_per_thread, "min": c.watts_min, "max": c.watts_max},
                 "pue": {"value": c.pue, "min": c.pue_min, "max": c.pue_max},
             },
