@@ -14,6 +14,7 @@ from router.admin.persistence import start_threshold_sync
 from router.admin.routes import dashboard_router
 from router.admin.routes import router as admin_router
 from router.api.errors import install_error_handlers
+from router.api.exposure import KeyGate, gated_paths
 from router.api.routes import router as api_router
 from router.services import Services, build_services
 from router.settings import Settings
@@ -50,6 +51,9 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    gated = gated_paths(app, settings)
+    if gated:  # auth.metrics_require_key / auth.docs_require_key
+        app.add_middleware(KeyGate, paths=gated)
     app.include_router(api_router)
     app.include_router(admin_router)
     app.include_router(dashboard_router)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import ipaddress
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,6 +54,16 @@ class LimitsConfig(BaseModel):
         default="escalate", description="a saturated tier in automatic routing: pass on to the next tier, or 429")
 
 
+class LedgerConfig(BaseModel):
+    """How long an answered request may wait for its ledger row (``router.ledger.spool``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    write_timeout_s: float = Field(
+        default=2.0, gt=0, le=60, description="longest wait for the database to commit an answered request's row; "
+        "after it the row goes to the fsync'd spool (or, with ledger_spool off, the request gets 503)")
+
+
 class PolicyConfig(BaseModel):
     """What routing optimises once the thresholds have picked a tier (``router.core.policy.OBJECTIVES``)."""
 
@@ -64,7 +75,7 @@ class PolicyConfig(BaseModel):
 
 
 class AuthConfig(BaseModel):
-    """Keys: the admin key guards /admin; client keys (sha256 hex digests) guard /v1 when any are set."""
+    """Keys (the admin key guards /admin, client keys /v1 when set), trusted proxies, and what needs a key."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -73,18 +84,65 @@ class AuthConfig(BaseModel):
     client_keys: dict[str, str] = Field(
         default_factory=dict, description="named client keys: a name (team or app) -> the key's sha256 hex digest; "
         "the name is what the ledger records and what `frugal report --client` selects")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="reverse proxies (IP addresses or CIDR networks) whose forwarding headers "
+        "are believed when deciding whether a keyless admin request comes from this machine")
+    metrics_require_key: bool = Field(
+        default=False, description="GET /metrics needs a client key or the admin key (off: open, as in LiteLLM)")
+    docs_require_key: bool = Field(
+        default=False, description="/openapi.json, /docs and /redoc need a client key or the admin key (off: open)")
+
+    @model_validator(mode="after")
+    def _check_trusted_proxies(self) -> AuthConfig:
+        self.proxy_networks()
+        return self
+
+    def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """``trusted_proxies`` as networks; a ValueError names the first entry that is neither an IP nor a CIDR."""
+        networks = []
+        for entry in self.trusted_proxies:
+            try:
+                networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+            except ValueError:
+                raise ValueError(f"auth.trusted_proxies: {entry!r} is not an IP address or a CIDR network "
+                                 "(e.g. 127.0.0.1, ::1, 127.0.0.0/8)") from None
+        return networks
+
+
+#: The built-in defaults that ``TierConfig``'s own field defaults do not give; equal to config/frugal.yaml, so that
+#: Frugal behaves the same from any directory. Whatever the sources hold is merged over them key by key
+#: (``Settings._over_built_in_defaults``), as pydantic-settings merges the environment over the YAML file.
+BUILT_IN_DEFAULTS: dict[str, Any] = {
+    "aliases": {"gpt-4o-mini": "frugal-auto", "gpt-3.5-turbo": "frugal-auto"},
+    "search": {"backend": "tantivy", "timeout_s": 10.0, "max_concurrency": 8},
+    "small": {"backend": "llamacpp", "timeout_s": 120.0, "max_concurrency": 1},
+    "large": {"backend": "litellm", "timeout_s": 120.0, "max_concurrency": 16},
+}
 
 
 def _default_search() -> TierConfig:
-    return TierConfig(backend="tantivy", timeout_s=10.0, max_concurrency=8)
+    return TierConfig(**BUILT_IN_DEFAULTS["search"])
 
 
 def _default_small() -> TierConfig:
-    return TierConfig(backend="llamacpp", timeout_s=120.0, max_concurrency=1)
+    return TierConfig(**BUILT_IN_DEFAULTS["small"])
 
 
 def _default_large() -> TierConfig:
-    return TierConfig(backend="litellm", timeout_s=120.0, max_concurrency=16)
+    return TierConfig(**BUILT_IN_DEFAULTS["large"])
+
+
+def _default_aliases() -> dict[str, str]:
+    return dict(BUILT_IN_DEFAULTS["aliases"])
+
+
+def merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` merged into ``base`` key by key: nested mappings merge, anything else in ``over`` wins."""
+    result = dict(base)
+    for key, value in over.items():
+        below = result.get(key)
+        result[key] = merged(below, value) if isinstance(below, Mapping) and isinstance(value, Mapping) else value
+    return result
 
 
 class Settings(BaseSettings):
@@ -99,7 +157,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     config_path: Path | None = Field(default=None, exclude=True)
     auth: AuthConfig = Field(default_factory=AuthConfig)
-    aliases: dict[str, str] = Field(default_factory=dict, description="extra model names -> frugal-* names")
+    aliases: dict[str, str] = Field(default_factory=_default_aliases, description="extra model names -> frugal-* names")
     max_escalations: int = Field(default=2, ge=0, le=2)
     search_escalates_to: Literal["small", "large"] = Field(
         default="large", description="where a search answer below the gate goes, with its passages (docs/SEARCH.md)")
@@ -109,6 +167,7 @@ class Settings(BaseSettings):
     ledger_spool: bool = Field(
         default=True, description="when the ledger database is down, keep rows in an fsync'd file in data_dir "
         "and replay them later (off: answer 503)")
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     demo_index: bool = Field(default=True, description="build the demo index when no index exists")
     thresholds: dict[str, float] = Field(default_factory=dict, description="initial threshold overrides")
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
@@ -137,6 +196,12 @@ class Settings(BaseSettings):
         if path is not None:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
         return tuple(sources)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _over_built_in_defaults(cls, data: Any) -> Any:
+        """A partial section (``FRUGAL_LARGE__MODEL`` alone, or YAML ``large: {model: x}``) keeps the other defaults."""
+        return merged(BUILT_IN_DEFAULTS, data) if isinstance(data, Mapping) else data
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from router.accounting import Outcome, RoutedRequest, StreamStarted
 from router.api.errors import validation_error
+from router.api.exposure import public_health
 from router.api.schemas import ChatCompletionRequest, chunk_body, completion_body
 from router.core import CompletionRequest, TextDelta
 from router.core.errors import FrugalError, InvalidRequestError, PayloadTooLargeError
@@ -218,9 +219,14 @@ async def list_models(request: Request) -> dict[str, Any]:
 
 @router.get("/healthz")
 async def healthz(request: Request) -> JSONResponse:
-    """Which tiers can answer now; 503 when none can, or while a tier is still loading (``warming``)."""
+    """Which tiers can answer now; 503 when none can, or while a tier is still loading (``warming``).
+
+    Details (paths, URLs, error texts) only for a caller the admin API would let in; others see states and names.
+    """
     services = request.app.state.services
     report = await services.health()
+    if not services.keys.is_admin(request):
+        report = public_health(report)
     return JSONResponse(report, status_code=503 if report["status"] in ("down", "warming") else 200)
 
 

@@ -101,8 +101,9 @@ def test_without_an_admin_key_the_admin_api_is_open_on_loopback_only(tmp_path: A
     ("203.0.113.7", {}, False),                                      # a server started with uvicorn --host 0.0.0.0
     ("127.0.0.1", {"x-forwarded-for": "203.0.113.7, 127.0.0.1"}, False),  # a reverse proxy on this machine
     ("127.0.0.1", {"forwarded": 'for="[2001:db8::17]:4711";proto=https'}, False),
-    ("127.0.0.1", {"x-forwarded-for": "127.0.0.1"}, True),
-    ("127.0.0.1", {"x-forwarded-for": "unknown"}, True),
+    ("127.0.0.1", {"x-forwarded-for": "127.0.0.1"}, False),  # a proxy not in auth.trusted_proxies (issue 25, 3)
+    ("127.0.0.1", {"x-forwarded-for": "unknown"}, False),
+    ("testclient", {"x-real-ip": "127.0.0.1"}, False),  # a peer that is not an IP cannot be a trusted proxy
 ])
 def test_without_an_admin_key_only_local_callers_reach_the_admin_api(
         tmp_path: Any, peer: str, headers: dict[str, str], allowed: bool) -> None:
