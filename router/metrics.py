@@ -6,10 +6,14 @@ Using prometheus-client's global registry would make a second ``create_app`` in 
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 UNROUTED = "none"
+LEDGER_STATES = ("ok", "spooling", "stalled", "corrupt")
 DECISION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 BACKEND_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
@@ -69,6 +73,17 @@ class Metrics:
         if decision_seconds >= 0:
             self.decision.observe(decision_seconds)
 
+    def watch_ledger(self, state: Callable[[], dict[str, Any]]) -> None:
+        """Expose the ledger's ``state()`` as gauges read at scrape time: its status (1 for the current one) and spool."""
+        spooled = Gauge("frugal_ledger_spooled_rows", "Ledger rows waiting in the local spool for the database",
+                        registry=self.registry)
+        spooled.set_function(lambda: float(state().get("spooled_rows", 0)))
+        status = Gauge("frugal_ledger_status", "1 for the ledger's current status: ok, spooling (the database is "
+                       "unavailable), stalled (a commit outlived ledger.write_timeout_s) or corrupt (needs an operator)",
+                       ("status",), registry=self.registry)
+        for name in LEDGER_STATES:
+            status.labels(status=name).set_function(_is_status(state, name))
+
     def observe_backend(self, tier: str, seconds: float) -> None:
         """Record one backend call's duration."""
         self.backend.labels(tier=tier).observe(max(0.0, seconds))
@@ -76,3 +91,7 @@ class Metrics:
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its content type, for ``GET /metrics``."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _is_status(state: Callable[[], dict[str, Any]], name: str) -> Callable[[], float]:
+    return lambda: float(state().get("status") == name)

@@ -7,7 +7,6 @@ one place.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -27,9 +26,15 @@ CLIENT_CLOSED = 499  # nginx's code for "client closed the request", recorded in
 
 
 class RowWriter(Protocol):
-    """The one thing the recorder needs of a ledger (``router.ledger``): write a row."""
+    """What the recorder needs of a ledger (``router.ledger.spool.SpooledLedger``): write a row, waiting or not."""
 
-    def record(self, row: LedgerRow) -> None: ...
+    async def arecord(self, row: LedgerRow, *, durable: bool = True) -> None:
+        """Write a row; ``durable``: return once it is committed (or spooled)."""
+        ...
+
+    def record_later(self, row: LedgerRow) -> None:
+        """Queue a row for the next commit without waiting (a request that was not answered)."""
+        ...
 
 
 class RequestRecorder:
@@ -56,7 +61,7 @@ class RequestRecorder:
         if self.store_text:
             row.prompt_text = routed.completion_request.last_user_text()
             row.answer_text = outcome.completion.text
-        await asyncio.to_thread(self.ledger.record, row)
+        await self.ledger.arecord(row)  # committed (or spooled) before the answer is sent
         self.metrics.observe_request(
             route=outcome.route, status=200, escalations=outcome.escalations,
             energy_wh=outcome.estimate.energy_wh.value, avoided_wh=outcome.avoided_wh.value,
@@ -67,23 +72,17 @@ class RequestRecorder:
         self, routed: RoutedRequest, decision: Decision | None, attempts: list[Attempt], exc: FrugalError,
         started: float,
     ) -> None:
-        """Record a request that ended in an error, with the work it did."""
+        """Record a request that ended in an error, with the work it did; the error is not held up by the commit."""
         row = _failure_row(routed, decision, attempts, exc.status_code, exc.code, started)
-        try:
-            await asyncio.to_thread(self.ledger.record, row)
-        except FrugalError:
-            log.error("could not record failed request %s in the ledger", routed.request_id)
+        self.ledger.record_later(row)  # refusing (429) must cost less than answering: no fsync of its own
         self._observe_failure(row)
 
     def abandoned(
         self, routed: RoutedRequest, decision: Decision | None, attempts: list[Attempt], started: float,
     ) -> None:
-        """Record a request whose client disconnected (status 499), synchronously: the task is being cancelled."""
+        """Record a request whose client disconnected (status 499), without waiting: the task is being cancelled."""
         row = _failure_row(routed, decision, attempts, CLIENT_CLOSED, "client_closed", started)
-        try:
-            self.ledger.record(row)
-        except FrugalError:
-            log.error("could not record abandoned request %s in the ledger", routed.request_id)
+        self.ledger.record_later(row)
         self._observe_failure(row)
 
     def _observe_failure(self, row: LedgerRow) -> None:

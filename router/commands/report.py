@@ -41,6 +41,7 @@ def report(
             ledger.close()
     except FrugalError as exc:
         fail(exc)
+    _warn_spooled(settings.data_dir)
     if fmt == "table" and out is None:
         from rich.console import Console
 
@@ -53,6 +54,16 @@ def report(
     else:
         out.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {out}", err=True)
+
+
+def _warn_spooled(data_dir: Path) -> None:
+    """Say on stderr when rows wait in the spool: the report cannot include them until they are replayed."""
+    from router.ledger.spool import Spool
+
+    pending = Spool(data_dir).pending()
+    if pending:
+        typer.echo(f"warning: {pending} ledger rows wait in the spool in {data_dir} and are not in this report: the "
+                   "database was unavailable or is damaged (see /healthz 'ledger' and docs/RELIABILITY.md)", err=True)
 
 
 def _table_text(data: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ boundary with ``raise FrugalError(...) from exc``. The HTTP layer turns them int
     ├── PermissionDeniedError        403 permission_error
     ├── NotFoundError                404 not_found_error
     │   └── ModelNotFoundError       404 invalid_request_error / model_not_found
+    ├── RequestTimeoutError          408 invalid_request_error / request_timeout (body too slow; closes)
     ├── PayloadTooLargeError         413 invalid_request_error / payload_too_large
     ├── UnprocessableError           422 invalid_request_error (validation: schema, thresholds)
     ├── RateLimitError               429 rate_limit_error (carries retry_after seconds)
@@ -19,6 +20,7 @@ boundary with ``raise FrugalError(...) from exc``. The HTTP layer turns them int
     ├── TierUnavailableError         503 service_unavailable (tier not configured or down)
     │   └── TierWarmingError         503 service_unavailable / tier_warming (still loading; carries retry_after)
     ├── LedgerUnavailableError       503 service_unavailable (the ledger cannot record)
+    │   └── LedgerCorruptError       503 service_unavailable / ledger_corrupt (the database file is damaged)
     └── BackendTimeoutError          504 timeout (a backend took longer than its timeout)
 """
 
@@ -32,6 +34,7 @@ class FrugalError(Exception):
     error_type: str = "api_error"
     default_code: str | None = None
     retry_after: float | None = None  # seconds, sent as ``Retry-After`` where a retry will likely succeed
+    close_connection: bool = False  # the answer also closes the connection (the request was not read in full)
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -91,6 +94,15 @@ class ModelNotFoundError(NotFoundError):
 
     error_type = "invalid_request_error"
     default_code = "model_not_found"
+
+
+class RequestTimeoutError(FrugalError):
+    """The request body did not arrive within ``limits.body_timeout_s``; the connection is closed after the answer."""
+
+    status_code = 408
+    error_type = "invalid_request_error"
+    default_code = "request_timeout"
+    close_connection = True
 
 
 class PayloadTooLargeError(FrugalError):
@@ -159,6 +171,12 @@ class LedgerUnavailableError(FrugalError):
     status_code = 503
     error_type = "service_unavailable"
     default_code = "ledger_unavailable"
+
+
+class LedgerCorruptError(LedgerUnavailableError):
+    """The ledger database is damaged (not a transient outage): it needs an operator, see docs/RELIABILITY.md."""
+
+    default_code = "ledger_corrupt"
 
 
 class BackendTimeoutError(FrugalError):

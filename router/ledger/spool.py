@@ -1,27 +1,39 @@
 """A durable local spool in front of the ledger database, so that an answered request never loses its row.
 
-When the database cannot take a row (PostgreSQL restarting, a network partition, a locked SQLite file),
-the row is appended to ``<data_dir>/ledger-spool.jsonl`` and fsync'd before the request is answered;
-a background thread replays the spool into the database once it answers again, skipping rows whose
-``request_id`` is already there (a crash between the database commit and the spool's removal replays
-a batch twice). While rows are pending, new rows go straight to the spool, which keeps the outage to
-one failed attempt and preserves order. Only when the spool cannot be written either (disk full) is
-the request refused with ``LedgerUnavailableError`` (503): never a silent loss.
+Rows are committed by one writer thread, in groups (``router.ledger.writer``). An answered request waits
+for its row at most ``write_timeout_s``: when the database cannot take it (PostgreSQL restarting, a
+network partition, a locked SQLite file) or does not answer in time (a stalled connection), the row is
+appended to ``<data_dir>/ledger-spool.jsonl`` and fsync'd before the request is answered; a background
+thread replays the spool into the database once it answers again, skipping rows whose ``request_id`` is
+already there (a stalled commit that completes late, or a crash between the database commit and the
+spool's removal, leaves a row in both). While rows are pending, new rows go straight to the spool, which
+keeps the outage to one failed or timed-out attempt and preserves order. Only when the spool cannot be
+written either (disk full), or is turned off (``ledger_spool: false``), is the request refused with
+``LedgerUnavailableError`` (503): never a silent loss.
+
+Rows of requests that were not answered (errors, 429s) are written without waiting (``durable=False``):
+shedding load must cost less than serving it, so they ride along with the next group commit and are not
+fsync'd on their own; a ``kill -9`` within that window may lose them, never an answered request's row.
+A damaged SQLite file (``LedgerCorruptError``) is a state of its own: rows keep going to the spool,
+``state()`` says ``corrupt`` with the way out, and the log says so once a minute rather than every retry.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from router.core.errors import LedgerUnavailableError
+from router.core.errors import LedgerCorruptError, LedgerUnavailableError
 from router.ledger.interface import (
     DayRouteTotals,
     HourRouteEnergy,
@@ -31,13 +43,15 @@ from router.ledger.interface import (
     TierEnergy,
 )
 from router.ledger.row import LedgerRow
+from router.ledger.writer import GroupCommitWriter
 
 log = logging.getLogger(__name__)
 
 SPOOL_NAME = "ledger-spool.jsonl"
 REPLAYING_NAME = "ledger-spool.replaying.jsonl"
 BATCH = 500
-_Argument = TypeVar("_Argument")
+WRITE_TIMEOUT_S = 2.0
+CORRUPT_LOG_EVERY_S = 60.0
 
 
 def row_to_json(row: LedgerRow) -> str:
@@ -71,8 +85,8 @@ class Spool:
         self.replaying = self.directory / REPLAYING_NAME
         self._handle: Any = None
 
-    def append(self, rows: list[LedgerRow]) -> None:
-        """Write rows and fsync them before returning (the caller holds the spooled ledger's lock)."""
+    def append(self, rows: list[LedgerRow], *, fsync: bool = True) -> None:
+        """Write rows and (unless told not to) fsync them before returning (the caller holds the spooled ledger's lock)."""
         if self._handle is None:
             self.directory.mkdir(parents=True, exist_ok=True)
             created = not self.active.exists()
@@ -81,7 +95,8 @@ class Spool:
                 _fsync_dir(self.directory)
         self._handle.write("".join(row_to_json(row) + "\n" for row in rows))
         self._handle.flush()
-        os.fsync(self._handle.fileno())
+        if fsync:
+            os.fsync(self._handle.fileno())
 
     def rotate(self) -> bool:
         """Move the active file aside for replay (unless a replay is already pending); True if there is one."""
@@ -136,21 +151,32 @@ class Spool:
 
 
 class SpooledLedger:
-    """A ``LedgerStore`` whose writes fall back to a local spool; its reads are the wrapped ledger's."""
+    """A ``LedgerStore`` whose writes are group-committed with a deadline and fall back to a local spool.
 
-    def __init__(self, ledger: LedgerStore, directory: Path, *, retry_s: float = 2.0) -> None:
+    Its reads are the wrapped ledger's. ``spool=False`` keeps the writer and the deadline but refuses a
+    row the database cannot take in time (503) instead of spooling it.
+    """
+
+    def __init__(self, ledger: LedgerStore, directory: Path, *, retry_s: float = 2.0,
+                 write_timeout_s: float = WRITE_TIMEOUT_S, spool: bool = True) -> None:
         self.ledger = ledger
         self.spool = Spool(directory)
         self.retry_s = retry_s
+        self.write_timeout_s = write_timeout_s
+        self.spool_enabled = spool
         self._lock = threading.Lock()
         self._replay_lock = threading.Lock()
-        self._spooling = self.spool.has_rows()  # rows left by an earlier run: replay them first
+        self._spooling = spool and self.spool.has_rows()  # rows left by an earlier run: replay them first
+        self._spooled_rows = self.spool.pending() if self._spooling else 0
+        self._corrupt: str | None = None
+        self._corrupt_logged = 0.0
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._writer = GroupCommitWriter(self._commit)
         if self._spooling:
             log.warning("ledger spool in %s holds %d rows from an earlier run; replaying", directory,
-                        self.spool.pending())
+                        self._spooled_rows)
             self._start()
 
     @property
@@ -158,32 +184,112 @@ class SpooledLedger:
         """True while rows wait in the spool (the database was unavailable)."""
         return self._spooling
 
+    @property
+    def spooled_rows(self) -> int:
+        """Rows waiting in the spool now."""
+        return self._spooled_rows if self._spooling else 0
+
     def record(self, row: LedgerRow) -> None:
-        """Write one row to the database, or durably to the spool when the database cannot take it."""
-        self._write([row], self.ledger.record, row)
+        """Write one row durably (database or spool) before returning, waiting at most ``write_timeout_s``."""
+        if self._spooling:
+            self._append([row])
+            return
+        future = self._writer.submit([row])
+        try:
+            future.result(timeout=self.write_timeout_s)
+        except TimeoutError:
+            self._timed_out(future, [row])
+
+    async def arecord(self, row: LedgerRow, *, durable: bool = True) -> None:
+        """``record`` for the event loop: awaits the group commit (``durable``) or only queues the row."""
+        if not durable:
+            self.record_later(row)
+            return
+        if self._spooling:
+            await asyncio.to_thread(self._append, [row])
+            return
+        future = self._writer.submit([row])
+        waiting = asyncio.wrap_future(future)
+        done, _ = await asyncio.wait({waiting}, timeout=self.write_timeout_s)
+        if not done:
+            await asyncio.to_thread(self._timed_out, future, [row])
+            return
+        waiting.result()
+
+    def record_later(self, row: LedgerRow) -> None:
+        """Queue a row of a request that was not answered; never blocks on the database, never fsyncs alone."""
+        if self._spooling:
+            try:
+                self._append([row], fsync=False)
+            except LedgerUnavailableError as exc:
+                log.error("could not keep the row of request %s: %s", row.request_id, exc)
+            return
+        future = self._writer.submit([row])
+        future.add_done_callback(_log_failure)
 
     def record_many(self, rows: list[LedgerRow]) -> None:
         """Write several rows (one transaction), falling back to the spool like ``record``."""
-        if rows:
-            self._write(rows, self.ledger.record_many, rows)
+        if not rows:
+            return
+        if self._spooling:
+            self._append(rows)
+            return
+        future = self._writer.submit(rows)
+        try:
+            future.result(timeout=max(self.write_timeout_s, 30.0))
+        except TimeoutError:
+            self._timed_out(future, rows)
 
-    def _write(self, rows: list[LedgerRow], write: Callable[[_Argument], None], argument: _Argument) -> None:
+    def _commit(self, rows: list[LedgerRow]) -> None:
+        """On the writer thread: commit to the database, or spool when it cannot take the rows."""
+        if self._spooling:
+            self._append(rows)
+            return
+        try:
+            self.ledger.record_many(rows)
+            return
+        except LedgerCorruptError as exc:
+            self._note_corrupt(str(exc))
+        except LedgerUnavailableError as exc:
+            if not self.spool_enabled:
+                raise
+            log.error("ledger database unavailable, spooling rows to %s: %s", self.spool.active, exc)
+        self._append(rows)
+
+    def _timed_out(self, future: Future[None], rows: list[LedgerRow]) -> None:
+        """The database did not answer within ``write_timeout_s``: take the rows out of its hands."""
+        future.cancel()  # not started yet: the writer skips them; already running: the replay dedupes them
+        if not self.spool_enabled:
+            raise LedgerUnavailableError(
+                f"the ledger database did not answer within {self.write_timeout_s:g} s (ledger.write_timeout_s)")
         if not self._spooling:
-            try:
-                write(argument)
-                return
-            except LedgerUnavailableError as exc:
-                log.error("ledger database unavailable, spooling rows to %s: %s", self.spool.active, exc)
+            log.error("the ledger database did not answer within %g s; spooling rows to %s",
+                      self.write_timeout_s, self.spool.active)
+        self._append(rows)
+
+    def _append(self, rows: list[LedgerRow], *, fsync: bool = True) -> None:
+        if not self.spool_enabled:
+            raise LedgerUnavailableError("the ledger database cannot take the row and ledger_spool is off")
         with self._lock:
             try:
-                self.spool.append(rows)
+                self.spool.append(rows, fsync=fsync)
             except OSError as exc:
                 raise LedgerUnavailableError(
                     f"the ledger database is unavailable and its spool {self.spool.active} cannot be written: {exc}"
                 ) from exc
+            self._spooled_rows = (self._spooled_rows if self._spooling else 0) + len(rows)
             self._spooling = True
         self._start()
         self._wake.set()
+
+    def _note_corrupt(self, detail: str | None = None) -> None:
+        """Remember that the database file is damaged; say so in the log at most once a minute."""
+        if detail is not None:
+            self._corrupt = detail
+        now = time.monotonic()
+        if self._corrupt and now - self._corrupt_logged >= CORRUPT_LOG_EVERY_S:
+            self._corrupt_logged = now
+            log.error("%s; %d rows spooled so far", self._corrupt, self.spooled_rows)
 
     def replay(self) -> int:
         """Move spooled rows into the database; return how many were inserted (raises if it is still down)."""
@@ -193,8 +299,10 @@ class SpooledLedger:
                 with self._lock:
                     if not self.spool.rotate():
                         self._spooling = False
+                        self._spooled_rows = 0
+                        self._corrupt = None
                         return inserted
-                rows = self.spool.read_replaying()
+                rows = list({row.request_id: row for row in self.spool.read_replaying()}.values())
                 for start in range(0, len(rows), BATCH):
                     inserted += self._insert_missing(rows[start:start + BATCH])
                 self.spool.done_replaying()
@@ -293,21 +401,36 @@ class SpooledLedger:
             self._stop.wait(min(self.retry_s, 0.5))  # let a just-failed database settle before retrying
             try:
                 if self.ledger.ping():
-                    self.replay()
+                    self._writer.run_job(self.replay).result()  # after any stalled commit: no duplicate rows
+            except LedgerCorruptError as exc:
+                self._note_corrupt(str(exc))
             except Exception as exc:  # noqa: BLE001 - the replayer must outlive any failure; rows stay spooled
-                log.warning("ledger spool replay failed, will retry: %s", exc)
+                if self._corrupt:
+                    self._note_corrupt()  # known: once a minute, not every retry
+                else:
+                    log.warning("ledger spool replay failed, will retry: %s", exc)
 
     def state(self) -> dict[str, Any]:
-        """For ``/healthz``: whether rows are spooled and how many."""
-        pending = self.spool.pending() if self._spooling else 0
-        return {"spooling": self._spooling, "spooled_rows": pending, "spool": str(self.spool.active)}
+        """For ``/healthz``: ok, spooling, stalled (a write outlived ``write_timeout_s``) or corrupt, and the rows spooled."""
+        stalled_s = self._writer.busy_for()
+        status = ("corrupt" if self._corrupt else "stalled" if stalled_s > self.write_timeout_s
+                  else "spooling" if self._spooling else "ok")
+        state: dict[str, Any] = {"status": status, "spooling": self._spooling, "spooled_rows": self.spooled_rows,
+                                 "spool": str(self.spool.active)}
+        if stalled_s > self.write_timeout_s:
+            state["stalled_s"] = round(stalled_s, 1)
+        if self._corrupt:
+            state["detail"] = self._corrupt
+        return state
 
     def close(self) -> None:
-        """Stop the replayer (after one last attempt) and close the database."""
+        """Commit what is queued, stop the replayer (after one last attempt) and close the database."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if not self._writer.close(timeout=10):
+            log.error("the ledger writer is stalled at shutdown; rows it holds that were not answered may be lost")
         if self._spooling:
             try:
                 if self.ledger.ping():
@@ -317,3 +440,8 @@ class SpooledLedger:
         with self._lock:
             self.spool.close()
         self.ledger.close()
+
+
+def _log_failure(future: Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("a ledger row of a request that was not answered could not be kept: %s", future.exception())

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, MetaData, Table, create_engine, delete, event, se
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from router.core.errors import LedgerUnavailableError
+from router.core.errors import LedgerCorruptError, LedgerUnavailableError
 from router.ledger import queries
 from router.ledger.interface import (
     DEGRADED,
@@ -43,6 +43,13 @@ log = logging.getLogger(__name__)
 
 _ROW_FIELDS = {f.name for f in fields(LedgerRow)}
 CONNECT_TIMEOUT_S = 5  # an unreachable PostgreSQL fails fast, so the spool takes over rather than stalling
+# libpq options for an open connection whose peer went silent (a partition, a dead host): TCP keepalives and
+# a cap on unacknowledged writes make the socket fail in ~30 s instead of hanging. The request path never
+# waits that long (``ledger.write_timeout_s`` bounds it); these bound how long the writer thread is stuck.
+PG_SOCKET_OPTIONS: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+                                     "keepalives_count": 3, "tcp_user_timeout": 30_000}
+# What SQLite says of a damaged file (sqlite3.DatabaseError): no retry will help, an operator must act.
+_SQLITE_CORRUPT = ("malformed", "not a database", "file is encrypted", "disk image")
 
 __all__ = ["CONNECT_TIMEOUT_S", "Ledger", "to_utc_naive"]
 
@@ -53,6 +60,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")  # WAL + FULL: a commit survives power loss, not only kill -9
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def _ledger_error(what: str, exc: SQLAlchemyError, database: str | None) -> LedgerUnavailableError:
+    """``LedgerCorruptError`` when SQLite says its file is damaged, else ``LedgerUnavailableError``."""
+    import sqlite3
+
+    original = getattr(exc, "orig", None)
+    if (isinstance(original, sqlite3.DatabaseError) and not isinstance(original, sqlite3.OperationalError)
+            and any(marker in str(original).lower() for marker in _SQLITE_CORRUPT)):
+        return LedgerCorruptError(
+            f"{what}: the SQLite file {database} is damaged ({original}); move it aside and restart Frugal, "
+            "spooled rows are then replayed into a new file (docs/RELIABILITY.md, 'A damaged SQLite ledger')")
+    return LedgerUnavailableError(f"{what}: {exc}")
 
 
 class Ledger:
@@ -86,12 +106,14 @@ class Ledger:
                 engine = create_engine(parsed)
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
-                connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT_S}
+                given = set(parsed.query)
+                connect_args = {name: value for name, value in
+                                {"connect_timeout": CONNECT_TIMEOUT_S, **PG_SOCKET_OPTIONS}.items() if name not in given}
                 engine = create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10,
                                        connect_args=connect_args)
             applied = migrate(engine)
         except SQLAlchemyError as exc:
-            raise LedgerUnavailableError(f"cannot open the ledger at {parsed.render_as_string()}: {exc}") from exc
+            raise _ledger_error(f"cannot open the ledger at {parsed.render_as_string()}", exc, parsed.database) from exc
         if applied:
             log.info("ledger %s migrated: %s", parsed.render_as_string(), ", ".join(applied))
         return cls(engine)
@@ -104,7 +126,7 @@ class Ledger:
                 conn.execute(self.requests.insert(), values)
                 self._upsert_rollup(conn, [values])
         except SQLAlchemyError as exc:
-            raise LedgerUnavailableError(f"the ledger cannot record request {row.request_id}: {exc}") from exc
+            raise _ledger_error(f"the ledger cannot record request {row.request_id}", exc, self.engine.url.database) from exc
 
     def record_many(self, rows: list[LedgerRow]) -> None:
         """Write several rows in one transaction (imports, benchmarks)."""
@@ -116,7 +138,7 @@ class Ledger:
                 conn.execute(self.requests.insert(), values)
                 self._upsert_rollup(conn, values)
         except SQLAlchemyError as exc:
-            raise LedgerUnavailableError(f"the ledger cannot record {len(rows)} rows: {exc}") from exc
+            raise _ledger_error(f"the ledger cannot record {len(rows)} rows", exc, self.engine.url.database) from exc
 
     def rows(self, since: datetime | None = None, until: datetime | None = None) -> Iterator[LedgerRow]:
         """Rows with ``since <= created_at < until``, oldest first, streamed."""

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,11 @@ ECHO_TIERS: dict[str, Any] = {
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:``port`` to a target; ``stop()`` closes the listener and every open connection."""
+    """Forwards 127.0.0.1:``port`` to a target; ``stop()`` closes the listener and every open connection.
+
+    ``pause()`` is ``kill -STOP`` of a proxy: connections stay open and the kernel still accepts bytes, but
+    nothing is forwarded (and no new connection reaches the target) until ``resume()``.
+    """
 
     def __init__(self, target_port: int, port: int | None = None) -> None:
         self.target_port = target_port
@@ -37,6 +42,16 @@ class TcpProxy:
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
+        self._flowing = threading.Event()
+        self._flowing.set()
+
+    def pause(self) -> None:
+        """Stop forwarding without closing anything: a silent, stalled peer."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        """Forward again, including what arrived while paused."""
+        self._flowing.set()
 
     def start(self) -> TcpProxy:
         """Listen (again) on the same port."""
@@ -72,6 +87,7 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
+            self._flowing.wait()
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
                 upstream.settimeout(None)
@@ -86,6 +102,7 @@ class TcpProxy:
     def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass
@@ -104,10 +121,11 @@ def write_config(path: Path, **settings: Any) -> Path:
 
 
 class ServeProcess:
-    """A `frugal serve` subprocess on a free loopback port."""
+    """A `frugal serve` subprocess on a free loopback port, run in ``cwd`` (the checkout unless told)."""
 
-    def __init__(self, config: Path, data_dir: Path, port: int | None = None, env: dict[str, str] | None = None) -> None:
-        self.config, self.data_dir = config, data_dir
+    def __init__(self, config: Path | None, data_dir: Path, port: int | None = None, env: dict[str, str] | None = None,
+                 cwd: Path | None = None) -> None:
+        self.config, self.data_dir, self.cwd = config, data_dir, cwd or ROOT
         self.port = port or free_port()
         self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True", **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
@@ -122,9 +140,9 @@ class ServeProcess:
         """Start and wait until /healthz answers and no tier is still loading ("warming")."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         command = [str(FRUGAL), "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
-                   "--config", str(self.config), "--log-level", "warning"]
+                   *(["--config", str(self.config)] if self.config is not None else []), "--log-level", "warning"]
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT)
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -180,3 +198,28 @@ def pg_database() -> Iterator[tuple[str, str]]:
     finally:
         drop()
         admin.dispose()
+
+
+@pytest.fixture
+def proxied_pg() -> Iterator[tuple[TcpProxy, str, str]]:
+    """(proxy, ledger URL through the proxy, direct URL), both in a fresh schema dropped afterwards."""
+    from sqlalchemy import create_engine, text
+
+    schema = f"frugal_outage_{uuid.uuid4().hex[:10]}"
+    direct = create_engine(PG_SERVER + "?connect_timeout=5")
+    try:
+        with direct.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # noqa: BLE001 - PostgreSQL is part of this feature: fail, do not skip
+        pytest.fail(f"PostgreSQL at {PG_SERVER} is unusable ({exc})")
+    proxy = TcpProxy(5432).start()
+    options = f"options=-csearch_path%3D{schema}"
+    via_proxy = f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/test?connect_timeout=2&{options}"
+    try:
+        yield proxy, via_proxy, f"{PG_SERVER}?{options}"
+    finally:
+        proxy.resume()
+        proxy.stop()
+        with direct.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        direct.dispose()

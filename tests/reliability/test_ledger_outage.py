@@ -5,8 +5,6 @@ off, requests are refused with 503 rather than answered without a row."""
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,30 +12,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import echo_settings
-from tests.reliability.conftest import PG_SERVER, TcpProxy
+from tests.reliability.conftest import TcpProxy
 from tests.reliability.test_limits import assert_openai_error, user
-
-
-@pytest.fixture
-def proxied_pg() -> Iterator[tuple[TcpProxy, str, str]]:
-    """(proxy, ledger URL through the proxy, direct URL), both in a fresh schema dropped afterwards."""
-    schema = f"frugal_outage_{uuid.uuid4().hex[:10]}"
-    direct = create_engine(PG_SERVER + "?connect_timeout=5")
-    try:
-        with direct.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - PostgreSQL is part of this feature: fail, do not skip
-        pytest.fail(f"PostgreSQL at {PG_SERVER} is unusable ({exc})")
-    proxy = TcpProxy(5432).start()
-    options = f"options=-csearch_path%3D{schema}"
-    via_proxy = f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/test?connect_timeout=2&{options}"
-    try:
-        yield proxy, via_proxy, f"{PG_SERVER}?{options}"
-    finally:
-        proxy.stop()
-        with direct.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        direct.dispose()
 
 
 def ask(client: Any, n: int) -> list[str]:
