@@ -297,7 +297,7 @@ class LiteLLMBackend(Backend):
     async def health(self) -> Health:
         """Not ready without a model, a key, or (when ``api_base`` is set) a reachable server."""
         if not self.configured:
-            return Health(ready=False, detail=self._not_configured())
+            return Health(ready=False, detail=self._not_configured(), configured=False)
         primary = self.targets[0]
         try:
             self._key(primary)

@@ -111,6 +111,7 @@ class Outcome:
     flags: list[str] = field(default_factory=list)
     cpu_energy_wh: float = 0.0  # CPU time x watts of the local work: the cross-check column of the ledger
     decision_reason: str = ""
+    degraded_budget: dict[str, float] | None = None  # the tokens and seconds a degraded answer was given
 
     @property
     def escalations(self) -> int:
@@ -147,6 +148,8 @@ class Outcome:
             body["evidence"] = self.completion.evidence.to_dict()
         if self.degraded:
             body["degraded"] = self.degraded
+        if self.degraded_budget:
+            body["degraded_budget"] = dict(self.degraded_budget)
         if self.flags:
             body["flags"] = list(self.flags)
         return body
@@ -271,9 +274,12 @@ class Accounting:
 
     def outcome(
         self, routed: RoutedRequest, decision: Decision, attempts: list[Attempt], final: Attempt,
-        degraded: str | None, created: int,
+        degraded: str | None, created: int, *, budget: dict[str, float] | None = None,
     ) -> Outcome:
-        """The answered request with its totals and the all-large counterfactual it is compared with."""
+        """The answered request with its totals and the all-large counterfactual it is compared with.
+
+        ``budget`` is the degraded budget the final answer was generated under, when one was applied.
+        """
         assert final.completion is not None
         total = spent(decision, attempts)
         answered = [a.completion for a in attempts if a.completion is not None]
@@ -289,5 +295,5 @@ class Accounting:
             decision_ms=decision.decision_ms, degraded=degraded,
             flags=[*total.flags, *([decision.flag] if decision.flag else [])],
             cpu_energy_wh=decision.cpu_energy_wh + sum(a.cpu_energy_wh or 0.0 for a in attempts),
-            decision_reason=decision.reason,
+            decision_reason=decision.reason, degraded_budget=budget,
         )

@@ -38,10 +38,28 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LARGE_UNAVAILABLE_HELP = (
-    "the large tier is not available; configure it with FRUGAL_LARGE__MODEL (a litellm model string such as "
-    "openai/gpt-4o-mini) and, for a self-hosted server, FRUGAL_LARGE__API_BASE, or set on_large_unavailable: degrade"
+DISABLED = "disabled in configuration"  # why a tier with ``enabled: false`` has no runner
+LARGE_CONFIGURE_HELP = (
+    "configure it with FRUGAL_LARGE__MODEL (a litellm model string such as openai/gpt-4o-mini) and, for a "
+    "self-hosted server, FRUGAL_LARGE__API_BASE"
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class DegradedBudget:
+    """What a degraded answer (the small tier standing in for the large one) may spend: tokens and seconds."""
+
+    max_tokens: int
+    timeout_s: float
+
+    def applied(self, request: CompletionRequest) -> CompletionRequest:
+        """``request`` with its ``max_tokens`` capped by the budget."""
+        wanted = request.max_tokens
+        return dataclasses.replace(request, max_tokens=min(wanted, self.max_tokens) if wanted else self.max_tokens)
+
+    def to_dict(self) -> dict[str, float]:
+        """The budget as ``frugal.degraded_budget`` states it."""
+        return {"max_tokens": self.max_tokens, "timeout_s": self.timeout_s}
 
 
 class Classifier(Protocol):
@@ -79,6 +97,8 @@ class Dispatcher:
         on_large_unavailable: str = "degrade",
         overflow: str = "escalate",
         search_escalates_to: Tier = "large",
+        degraded_budget: DegradedBudget | None = None,
+        unbuilt: Mapping[str, str] | None = None,
     ) -> None:
         self.classifier = classifier
         self.policy_factory = policy_factory
@@ -90,6 +110,8 @@ class Dispatcher:
         self.on_large_unavailable = on_large_unavailable
         self.overflow = overflow
         self.next_tier: dict[Tier, Tier | None] = {**NEXT_TIER, "search": search_escalates_to}
+        self.degraded_budget = degraded_budget
+        self.unbuilt = dict(unbuilt or {})  # tier -> why it has no runner (disabled, failed to build)
         self._policy_for: Mapping[str, float] | None = None
         self._policy_cache: Deciding | None = None
 
@@ -179,6 +201,7 @@ class Dispatcher:
         degraded: str | None = None
         final: Attempt | None = None
         streamed = False
+        budget: DegradedBudget | None = None
         while tier is not None:
             state = await self._state(tier)
             if state != "ready":
@@ -188,16 +211,20 @@ class Dispatcher:
             next_tier = None if degraded else self.next_tier[tier]
             can_escalate = not forced and next_tier is not None and len(attempts) < self.max_escalations
             request = self._request_for(routed, decision, tier, context)
+            budget = self.degraded_budget if degraded else None
+            if budget is not None:
+                request = budget.applied(request)
+            timeout_s = budget.timeout_s if budget is not None else None
             stream: AsyncIterator[TextDelta | Completion] | None = None
             first: TextDelta | Completion | None = None
             completion: Completion | None = None
             wall = time.perf_counter()
             try:
                 if live and not can_escalate:
-                    stream = runner.stream(request)
+                    stream = runner.stream(request, timeout_s)
                     first = await anext(stream, None)  # failures before any text may still escalate or degrade
                 else:
-                    completion, elapsed = await runner.complete(request)
+                    completion, elapsed = await runner.complete(request, timeout_s)
             except FrugalError as exc:
                 if can_escalate and not (isinstance(exc, TierSaturatedError) and self.overflow == "reject"):
                     attempts.append(self.accounting.failed(tier, runner.name, exc, time.perf_counter() - wall))
@@ -207,7 +234,7 @@ class Dispatcher:
                     raise
                 unavailable = isinstance(exc, TierUnavailableError)
                 if unavailable:
-                    runner.mark_unavailable()
+                    runner.mark_unavailable(f"the last request failed: {exc.message}")
                 tier, final, degraded = self._skip_unavailable(
                     tier, forced, attempts, degraded, reason="unavailable" if unavailable else f"error: {exc.code}")
                 if final is not None:
@@ -241,7 +268,9 @@ class Dispatcher:
                                                  escalations=max(0, len(attempts) - 1))
             if final.completion.text:
                 yield TextDelta(final.completion.text)
-        outcome = self.accounting.outcome(routed, decision, attempts, final, degraded, created)
+        outcome = self.accounting.outcome(routed, decision, attempts, final, degraded, created,
+                                          budget=budget.to_dict() if budget is not None and final is attempts[-1]
+                                          else None)
         await self.recorder.answered(routed, outcome, latency_ms=(time.perf_counter() - started) * 1000)
         yield outcome
 
@@ -268,14 +297,13 @@ class Dispatcher:
             raise TierWarmingError(f"the {tier} tier is still loading (GET /healthz says 'warming'); "
                                    "retry in a few seconds", param="model")
         if forced:
-            raise TierUnavailableError(
-                LARGE_UNAVAILABLE_HELP if tier == "large" else f"the {tier} tier is not available", param="model"
-            )
+            raise TierUnavailableError(self._unavailable(tier), param="model")
         attempts.append(self.accounting.skipped(tier, reason))
         if tier != "large":
             return NEXT_TIER[tier], None, degraded
         if self.on_large_unavailable != "degrade" or degraded:
-            raise TierUnavailableError(LARGE_UNAVAILABLE_HELP)
+            raise TierUnavailableError(self._unavailable("large") + "; or set on_large_unavailable: degrade to "
+                                       "answer with the small tier")
         if not any(a.tier == "small" for a in attempts):
             return "small", None, "large-unavailable"  # search_escalates_to: large still degrades to small
         answered = [a for a in attempts if a.completion is not None]
@@ -284,7 +312,22 @@ class Dispatcher:
         if any(a.reason == "warming" for a in attempts):
             raise TierWarmingError("the small tier is still loading its model (GET /healthz says 'warming') and "
                                    "the large tier is not available; retry in a few seconds")
-        raise TierUnavailableError("neither the small nor the large tier is available; " + LARGE_UNAVAILABLE_HELP)
+        raise TierUnavailableError("neither the small nor the large tier is available; " + self._unavailable("large"))
+
+    def _unavailable(self, tier: Tier) -> str:
+        """Why ``tier`` cannot answer: not configured (and how to configure it), or configured but down (and why)."""
+        help_ = f"; {LARGE_CONFIGURE_HELP}" if tier == "large" else ""
+        runner = self.tiers.get(tier)
+        if runner is None:
+            reason = self.unbuilt.get(tier, "no backend was built for it")
+            if reason == DISABLED:
+                help_ = f"; enable it with {tier}.enabled: true (FRUGAL_{tier.upper()}__ENABLED=true){help_}"
+            return f"the {tier} tier is not available ({reason}){help_}"
+        health = runner.last_health
+        if not health.configured:
+            return health.detail or f"the {tier} tier is not configured{help_}"
+        return (f"the {tier} tier ({runner.name}) is configured but not available now: "
+                f"{health.detail or 'its health check failed'}; GET /healthz shows its state")
 
     @staticmethod
     def _request_for(routed: RoutedRequest, decision: Decision, tier: Tier, context: list[Passage]) -> CompletionRequest:

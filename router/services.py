@@ -19,7 +19,7 @@ from backends.registry import build_backend
 from router.auth import KeyChecker
 from router.core import TIERS, Backend
 from router.core.policy import all_specs
-from router.dispatcher import Dispatcher
+from router.dispatcher import DISABLED, DegradedBudget, Dispatcher
 from router.settings import Settings, SettingsError
 from router.thresholds import ThresholdStore
 from router.tier_runner import HealthMonitor, TierRunner
@@ -155,6 +155,8 @@ def build_services(settings: Settings, *, load_classifier: bool = True) -> Servi
         accounting=Accounting(estimator), recorder=RequestRecorder(ledger, metrics, store_text=settings.store_text),
         max_escalations=settings.max_escalations, search_escalates_to=settings.search_escalates_to,
         on_large_unavailable=settings.on_large_unavailable, overflow=limits.overflow,
+        degraded_budget=DegradedBudget(settings.limits.degraded_max_tokens, settings.limits.degraded_timeout_s),
+        unbuilt=problems,
     )
     return Services(settings=settings, thresholds=thresholds, classifier=classifier, backends=backends,
                     estimator=estimator, ledger=ledger, metrics=metrics, dispatcher=dispatcher,
@@ -166,7 +168,7 @@ def build_backends(settings: Settings, problems: dict[str, str]) -> dict[str, Ba
     backends: dict[str, Backend] = {}
     for tier, config in settings.tier_configs().items():
         if not config.enabled:
-            problems[tier] = "disabled in configuration"
+            problems[tier] = DISABLED
             continue
         try:
             backends[tier] = build_backend(config.backend, config, tier=tier, data_dir=settings.data_dir)  # type: ignore[arg-type]

@@ -81,26 +81,37 @@ class TierRunner:
         self._health, self._fresh_until = health, time.monotonic() + HEALTH_TTL_S
         return health
 
+    @property
+    def last_health(self) -> Health:
+        """The last known health, without probing."""
+        return self._health
+
+    def budget_s(self, timeout_s: float | None = None) -> float:
+        """The time one call may take: the tier's own budget, or a tighter ``timeout_s`` (a degraded answer's)."""
+        return self.timeout_s if timeout_s is None else min(self.timeout_s, self.backend.time_budget_s(timeout_s))
+
     def mark_unavailable(self, detail: str = "the last request could not connect") -> None:
         """Remember that the tier just failed to connect, until the next probe."""
         self._health, self._fresh_until = Health(ready=False, detail=detail), time.monotonic() + HEALTH_TTL_S
 
-    async def complete(self, request: CompletionRequest) -> tuple[Completion, float]:
-        """The backend's whole answer and the seconds it took (slot wait excluded)."""
+    async def complete(self, request: CompletionRequest, timeout_s: float | None = None) -> tuple[Completion, float]:
+        """The backend's whole answer and the seconds it took (slot wait excluded), within ``budget_s(timeout_s)``."""
+        budget = self.budget_s(timeout_s)
         async with self._slot():
             wall = time.perf_counter()
-            with backend_errors(self.tier, self.timeout_s, late="answer"):
-                completion = await asyncio.wait_for(self.backend.complete(request), self.timeout_s)
+            with backend_errors(self.tier, budget, late="answer"):
+                completion = await asyncio.wait_for(self.backend.complete(request), budget)
             elapsed = time.perf_counter() - wall
         self._observe(elapsed)
         return completion, elapsed
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
-        """The backend's stream: text deltas, then the final ``Completion``."""
+    async def stream(self, request: CompletionRequest, timeout_s: float | None = None) -> AsyncIterator[StreamEvent]:
+        """The backend's stream: text deltas, then the final ``Completion``, within ``budget_s(timeout_s)``."""
+        budget = self.budget_s(timeout_s)
         async with self._slot():
             wall = time.perf_counter()
-            with backend_errors(self.tier, self.timeout_s, late="finish"):
-                async with asyncio.timeout(self.timeout_s):
+            with backend_errors(self.tier, budget, late="finish"):
+                async with asyncio.timeout(budget):
                     async for event in self.backend.stream(request):
                         yield event
             self._observe(time.perf_counter() - wall)

@@ -3,13 +3,15 @@
 The request model accepts what the official SDKs send (content as a string or a list of text parts,
 ``max_completion_tokens``, ``stream_options`` …) and ignores fields Frugal does not use, so existing
 client code works unchanged; what Frugal cannot honour (``n`` > 1, non-text content) is a clear 400.
+Types are as strict as OpenAI's: ``"stream": "false"`` or ``"max_tokens": true`` is a 422 naming the
+parameter, never read as ``False`` or ``1``; a whole number is still a valid ``temperature``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from router.core import Message
 from router.core.errors import InvalidRequestError
@@ -57,7 +59,7 @@ class StreamOptions(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class ChatCompletionRequest(BaseModel):
@@ -67,16 +69,16 @@ class ChatCompletionRequest(BaseModel):
 
     model: str
     messages: list[ChatMessageIn]
-    stream: bool = False
+    stream: StrictBool = False
     stream_options: StreamOptions | None = None
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, ge=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2, strict=True)  # strict floats still take ints
+    top_p: float | None = Field(default=None, ge=0, le=1, strict=True)
+    max_tokens: StrictInt | None = Field(default=None, ge=1)
+    max_completion_tokens: StrictInt | None = Field(default=None, ge=1)
     stop: str | list[str] | None = None
-    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
+    seed: StrictInt | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
     user: str | None = None
-    n: int | None = Field(default=None, ge=1)
+    n: StrictInt | None = Field(default=None, ge=1)
 
     def flat_messages(self) -> list[Message]:
         """The conversation with contents flattened to text."""

@@ -24,6 +24,7 @@ class Health:
     ready: bool
     detail: str = ""
     warming: bool = False  # still loading at start-up: not ready yet, and not broken
+    configured: bool = True  # False: nothing is configured to answer (e.g. no model set), so ``detail`` says how
 
 
 class Backend(ABC):
