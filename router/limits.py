@@ -2,9 +2,12 @@
 
 A tier that is asked for more than it can serve (a 135M model on two cores, a provider with a rate
 limit) must say so early, not let a queue grow until every request times out. Each tier admits
-``max_concurrency`` requests at once; up to ``limits.tier_queue`` more may wait, each at most
-``limits.tier_max_wait_s``; anything beyond is a ``TierSaturatedError`` (429) whose ``Retry-After`` is
-estimated from the tier's recent service times. In automatic routing a saturated cheap tier passes
+``max_concurrency`` requests at once; more may wait, each at most ``limits.tier_max_wait_s``, as long as
+the wait expected from the tier's recent service times fits in that budget (a 3 ms search tier can
+absorb hundreds of waiting requests, a 5 s small model one or two) and no more than ``limits.tier_queue``
+wait; anything beyond is a ``TierSaturatedError`` (429) at once, whose ``Retry-After`` is that same
+estimate. Refusing only work that cannot be done in time keeps goodput at the peak under overload:
+a refusal still costs parsing and a response, so refusing work the tier could have done is waste. In automatic routing a saturated cheap tier passes
 the request to the next tier instead (``limits.overflow: escalate``, the default) or answers 429
 (``reject``). The global cap ``limits.max_in_flight`` bounds the chat requests the server works on at
 once, streams included until their last byte, and refuses the excess at once (no queue).
@@ -37,7 +40,7 @@ class Limiter:
         self.max_wait_s = max(0.0, max_wait_s)
         self.in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
-        self._mean_s = 1.0
+        self._mean_s: float | None = None  # recent mean time a slot is held; unknown until one is released
         self._metrics = metrics
 
     @property
@@ -45,10 +48,14 @@ class Limiter:
         """Requests waiting for a slot now."""
         return sum(1 for waiter in self._waiters if not waiter.done())
 
+    def expected_wait_s(self) -> float:
+        """Seconds a request queued now is expected to wait: the requests ahead of it over the slots, times the
+        recent mean time a slot is held."""
+        return (self.waiting + 1) / self.capacity * (1.0 if self._mean_s is None else self._mean_s)
+
     def retry_after(self) -> float:
         """Seconds after which a refused request may find a free slot (from recent service times)."""
-        backlog = (self.waiting + 1) / self.capacity
-        return min(MAX_RETRY_AFTER_S, max(1.0, self._mean_s * backlog))
+        return min(MAX_RETRY_AFTER_S, max(1.0, self.expected_wait_s()))
 
     async def acquire(self) -> None:
         """Take a slot, waiting in FIFO order when allowed; raise a 429 error when none can be had."""
@@ -57,6 +64,9 @@ class Limiter:
             return
         if self.waiting >= self.max_queue or self.max_wait_s <= 0:
             raise self._refuse(f"{self.in_flight} in flight and {self.waiting} waiting")
+        if self._mean_s is not None and self.expected_wait_s() > self.max_wait_s:  # it would time out: refuse now
+            raise self._refuse(f"{self.in_flight} in flight and {self.waiting} waiting, an expected wait of "
+                               f"{self.expected_wait_s():.1f} s > {self.max_wait_s:g} s")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._gauge()
@@ -78,7 +88,7 @@ class Limiter:
     def release(self, held_s: float | None = None) -> None:
         """Give a slot back, handing it to the oldest waiter if there is one."""
         if held_s is not None:
-            self._mean_s = 0.8 * self._mean_s + 0.2 * held_s
+            self._mean_s = held_s if self._mean_s is None else 0.8 * self._mean_s + 0.2 * held_s
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():

@@ -58,7 +58,7 @@ def report(
 
 def _warn_spooled(data_dir: Path) -> None:
     """Say on stderr when rows wait in the spool: the report cannot include them until they are replayed."""
-    from router.ledger.spool import Spool
+    from router.ledger.spool_file import Spool
 
     pending = Spool(data_dir).pending()
     if pending:

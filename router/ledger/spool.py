@@ -21,14 +21,11 @@ A damaged SQLite file (``LedgerCorruptError``) is a state of its own: rows keep 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,111 +40,14 @@ from router.ledger.interface import (
     TierEnergy,
 )
 from router.ledger.row import LedgerRow
+from router.ledger.spool_file import Spool
 from router.ledger.writer import GroupCommitWriter
 
 log = logging.getLogger(__name__)
 
-SPOOL_NAME = "ledger-spool.jsonl"
-REPLAYING_NAME = "ledger-spool.replaying.jsonl"
 BATCH = 500
 WRITE_TIMEOUT_S = 2.0
 CORRUPT_LOG_EVERY_S = 60.0
-
-
-def row_to_json(row: LedgerRow) -> str:
-    """One row as a JSON line."""
-    data = asdict(row)
-    data["created_at"] = row.created_at.isoformat()
-    return json.dumps(data, separators=(",", ":"), default=str)
-
-
-def row_from_json(line: str) -> LedgerRow:
-    """The row a ``row_to_json`` line holds."""
-    data = json.loads(line)
-    data["created_at"] = datetime.fromisoformat(data["created_at"])
-    return LedgerRow(**data)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class Spool:
-    """An append-only, fsync'd JSONL file of ledger rows, rotated aside while it is replayed."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = Path(directory)
-        self.active = self.directory / SPOOL_NAME
-        self.replaying = self.directory / REPLAYING_NAME
-        self._handle: Any = None
-
-    def append(self, rows: list[LedgerRow], *, fsync: bool = True) -> None:
-        """Write rows and (unless told not to) fsync them before returning (the caller holds the spooled ledger's lock)."""
-        if self._handle is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            created = not self.active.exists()
-            self._handle = open(self.active, "a", encoding="utf-8")  # noqa: SIM115 - kept open between appends
-            if created:
-                _fsync_dir(self.directory)
-        self._handle.write("".join(row_to_json(row) + "\n" for row in rows))
-        self._handle.flush()
-        if fsync:
-            os.fsync(self._handle.fileno())
-
-    def rotate(self) -> bool:
-        """Move the active file aside for replay (unless a replay is already pending); True if there is one."""
-        if self.replaying.exists():
-            return True
-        self._close()
-        if not self.active.exists() or self.active.stat().st_size == 0:
-            return False
-        os.replace(self.active, self.replaying)
-        _fsync_dir(self.directory)
-        return True
-
-    def pending(self) -> int:
-        """Rows waiting to be replayed (both files)."""
-        total = 0
-        for path in (self.replaying, self.active):
-            if path.exists():
-                with open(path, "rb") as handle:
-                    total += sum(1 for line in handle if line.strip())
-        return total
-
-    def has_rows(self) -> bool:
-        """Whether either file holds anything."""
-        return any(path.exists() and path.stat().st_size > 0 for path in (self.replaying, self.active))
-
-    def read_replaying(self) -> list[LedgerRow]:
-        """The rows of the file being replayed; a torn last line (power loss mid-write) is skipped."""
-        rows: list[LedgerRow] = []
-        with open(self.replaying, encoding="utf-8", errors="replace") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rows.append(row_from_json(line))
-                except (ValueError, TypeError) as exc:
-                    log.error("ledger spool %s line %d is unreadable and skipped: %s", self.replaying, number, exc)
-        return rows
-
-    def done_replaying(self) -> None:
-        """Remove the replayed file."""
-        self.replaying.unlink(missing_ok=True)
-        _fsync_dir(self.directory)
-
-    def _close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-
-    def close(self) -> None:
-        """Close the append handle."""
-        self._close()
 
 
 class SpooledLedger:
@@ -315,13 +215,26 @@ class SpooledLedger:
         return len(missing)
 
     # Reads go to the database: rows still in the spool are not in them until replayed (seconds, normally).
+    # Those that report on requests first let the writer commit what is queued (``_settle``), so a read
+    # made after a request was answered or refused sees its row.
+
+    def _settle(self) -> None:
+        """Wait (at most ``write_timeout_s``) until the rows queued so far are committed."""
+        if self._spooling:
+            return
+        try:
+            self._writer.run_job(_nothing).result(timeout=self.write_timeout_s)
+        except TimeoutError:
+            pass  # a stalled database: read what it has
 
     def rows(self, since: datetime | None = None, until: datetime | None = None) -> Iterator[LedgerRow]:
         """Rows with ``since <= created_at < until``, oldest first, streamed."""
+        self._settle()
         return self.ledger.rows(since, until)
 
     def recent(self, limit: int, *, client: str | None = None) -> list[LedgerRow]:
         """The ``limit`` most recent rows (of one client key id), newest first."""
+        self._settle()
         return self.ledger.recent(limit, client=client)
 
     def recent_large_output_tokens(self, limit: int) -> list[int]:
@@ -335,32 +248,39 @@ class SpooledLedger:
     def day_route_totals(self, since: datetime | None = None, until: datetime | None = None, *,
                          client: str | None = None) -> list[DayRouteTotals]:
         """Per (UTC day, route) counts and ``ENERGY_COLUMNS`` sums of a period (of one client key id)."""
+        self._settle()
         return self.ledger.day_route_totals(since, until, client=client)
 
     def first_and_last_times(self, since: datetime | None = None, until: datetime | None = None, *,
                              client: str | None = None) -> tuple[datetime | None, datetime | None]:
         """Creation times of the first and the last request of a period (of one client key id)."""
+        self._settle()
         return self.ledger.first_and_last_times(since, until, client=client)
 
     def hourly_route_energy(self, since: datetime, *, client: str | None = None) -> list[HourRouteEnergy]:
         """Per (UTC hour, route) requests and energy from ``since`` on (of one client key id)."""
+        self._settle()
         return self.ledger.hourly_route_energy(since, client=client)
 
     def degraded_request_count(self, since: datetime, *, client: str | None = None) -> int:
         """Requests from ``since`` on (of one client key id) with a ``degraded:…`` flag."""
+        self._settle()
         return self.ledger.degraded_request_count(since, client=client)
 
     def tier_energy_means(self, since: datetime) -> dict[str, TierEnergy]:
         """Per route: successful, non-escalated requests from ``since`` on and their mean energy."""
+        self._settle()
         return self.ledger.tier_energy_means(since)
 
     def logged_scores(self, since: datetime | None, limit: int) -> list[tuple[float, float, float]]:
         """(search, small, large) scores of the ``limit`` most recent classified, not forced, requests."""
+        self._settle()
         return self.ledger.logged_scores(since, limit)
 
     def replay_cells(self, route_large: float, route_search: float, since: datetime | None = None,
                      until: datetime | None = None) -> ReplayCells:
         """One scan: scored, not forced, answered requests per cell, their first tier under proposed thresholds."""
+        self._settle()
         return self.ledger.replay_cells(route_large, route_search, since, until)
 
     # Thresholds are never spooled: a change the database cannot take is refused (503) and changes nothing.
@@ -445,3 +365,7 @@ class SpooledLedger:
 def _log_failure(future: Future[None]) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.error("a ledger row of a request that was not answered could not be kept: %s", future.exception())
+
+
+def _nothing() -> None:
+    """A writer job that only marks a point in its queue."""

@@ -99,7 +99,8 @@ def test_a_spool_left_by_a_crash_is_replayed_once_and_a_torn_last_line_is_skippe
     from datetime import UTC, datetime
 
     from router.ledger.row import LedgerRow
-    from router.ledger.spool import SpooledLedger, row_to_json
+    from router.ledger.spool import SpooledLedger
+    from router.ledger.spool_file import row_to_json
     from router.ledger.store import Ledger
 
     def row(i: int) -> LedgerRow:

@@ -183,3 +183,27 @@ def test_limiter_hands_slots_over_in_order_and_never_leaks_them() -> None:
         assert busy.value.code == "server_busy" and not isinstance(busy.value, TierSaturatedError)
 
     asyncio.run(scenario())
+
+
+def test_a_tier_queues_what_it_can_serve_in_time_and_refuses_the_rest_at_once() -> None:
+    """Issue 25 (5): a fixed-length queue refused work a fast tier could do (goodput fell to a third at 8x load)
+    and kept work a slow tier could not (it timed out after waiting); the expected wait decides instead."""
+    async def scenario() -> None:
+        limiter = Limiter("search", 1, max_queue=256, max_wait_s=0.25)
+        async with limiter.slot():
+            await asyncio.sleep(0.1)  # one observed hold: ~0.1 s
+        blocker = asyncio.create_task(limiter.acquire())
+        await blocker
+        queued = [asyncio.create_task(limiter.acquire()) for _ in range(2)]  # expected waits ~0.1 and ~0.2 s
+        await asyncio.sleep(0)
+        assert limiter.waiting == 2
+        with pytest.raises(TierSaturatedError) as refused:  # a third would wait ~0.3 s > 0.25 s: refused at once
+            await limiter.acquire()
+        assert "expected wait" in refused.value.message and limiter.waiting == 2
+        for _ in range(3):
+            limiter.release(0.1)
+            await asyncio.sleep(0)
+        await asyncio.gather(*queued)
+        assert limiter.in_flight == 0 and limiter.waiting == 0
+
+    asyncio.run(scenario())
