@@ -52,6 +52,12 @@ class LimitsConfig(BaseModel):
     tier_max_wait_s: float = Field(default=5.0, ge=0, description="longest wait for a busy tier's slot")
     overflow: Literal["escalate", "reject"] = Field(
         default="escalate", description="a saturated tier in automatic routing: pass on to the next tier, or 429")
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, le=3600, description="a request head (request line and headers) not complete this long "
+        "after the connection opened, or after its first byte on a kept-alive connection: the connection is closed")
+    body_timeout_s: float = Field(
+        default=30.0, gt=0, le=3600, description="a request body not complete this long after its head: 408 "
+        "and the connection is closed")
     degraded_max_tokens: int = Field(
         default=128, ge=1, description="a degraded answer (the small tier in place of an unavailable large one) "
         "generates at most this many tokens, whatever max_tokens asks for")

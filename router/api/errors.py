@@ -28,6 +28,8 @@ _HTTP_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "
 def error_response(exc: FrugalError, headers: dict[str, str] | None = None) -> JSONResponse:
     """Render a Frugal error as OpenAI's error JSON with its status code."""
     extra = dict(headers or {})
+    if exc.close_connection:
+        extra["connection"] = "close"
     if exc.retry_after is not None:
         extra["retry-after"] = str(max(1, round(exc.retry_after)))
     return JSONResponse(exc.to_openai(), status_code=exc.status_code, headers=extra)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -10,13 +11,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 
 from router.accounting import Outcome, RoutedRequest, StreamStarted
 from router.api.errors import validation_error
 from router.api.exposure import public_health
 from router.api.schemas import ChatCompletionRequest, chunk_body, completion_body
 from router.core import CompletionRequest, TextDelta
-from router.core.errors import FrugalError, InvalidRequestError, PayloadTooLargeError
+from router.core.errors import FrugalError, InvalidRequestError, PayloadTooLargeError, RequestTimeoutError
 from router.limits import Lease
 from router.models import model_names, resolve_model
 
@@ -37,17 +39,24 @@ _CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """Read the request body, refusing more than ``limit`` bytes with a 413."""
+async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """Read the request body: 408 (connection closed) after ``timeout_s``, 413 past ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(f"request body of {declared} bytes exceeds the limit of {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeoutError(f"the request body did not arrive within {timeout_s:g} s "
+                                  f"({size} bytes received); send it at once") from None
+    except ClientDisconnect:  # nobody will read the answer; as FastAPI does for the bodies it parses
+        raise InvalidRequestError("the client closed the connection before sending the whole body") from None
     return b"".join(chunks)
 
 
@@ -123,16 +132,17 @@ async def chat_completions(request: Request) -> Response:
     """Answer a chat completion with the cheapest sufficient tier."""
     services = request.app.state.services
     client_key_id = services.keys.client(request)
+    limits = services.settings.limits
+    body = await read_body(request, limits.max_body_bytes, limits.body_timeout_s)  # a slow body holds no slot
     lease = await services.limits.admit() if services.limits is not None else None
     try:
-        return await _chat(request, services, client_key_id, lease)
+        return await _chat(body, services, client_key_id, lease)
     finally:
         if lease is not None:
             lease.release()  # a no-op for a stream: its response took the slot over (``Lease.transfer``)
 
 
-async def _chat(request: Request, services: Any, client_key_id: str | None, lease: Lease | None) -> Response:
-    body = await read_body(request, services.settings.limits.max_body_bytes)
+async def _chat(body: bytes, services: Any, client_key_id: str | None, lease: Lease | None) -> Response:
     chat = parse_chat_request(body, services)
     routed = routed_request(chat, services, client_key_id)
     if chat.stream:

@@ -22,6 +22,7 @@ def serve(
     import uvicorn
 
     from router.app import create_app
+    from router.server import server_config
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -30,7 +31,10 @@ def serve(
         prepare_demo_index(settings)
     except FrugalError as exc:
         fail(exc)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level.lower())
+    server = uvicorn.Server(server_config(create_app(settings), settings, log_level=log_level.lower()))
+    server.run()
+    if not server.started:  # e.g. the port is taken: exit non-zero, as uvicorn.run does
+        raise typer.Exit(code=3)
 
 
 def prepare_demo_index(settings: Any) -> None:
