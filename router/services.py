@@ -69,12 +69,15 @@ class Services:
         status = "ok" if len(ready) == len(TIERS) else ("degraded" if ready else "down")
         if any(s.get("warming") for s in tiers.values()):
             status = "warming"
+        ledger = self._ledger_state()
+        if status == "ok" and ledger.get("status") in ("corrupt", "stalled"):  # answering, rows spooled: alert
+            status = "degraded"
         return {
             "status": status,
             "tiers": tiers,
             "classifier": {"ready": self.classifier is not None, "detail": self.problems.get("classifier", "")},
             "on_large_unavailable": self.settings.on_large_unavailable,
-            "ledger": self._ledger_state(),
+            "ledger": ledger,
         }
 
     async def warm_up(self) -> None:
@@ -97,7 +100,7 @@ class Services:
     def _ledger_state(self) -> dict[str, Any]:
         """Whether ledger rows are being spooled locally because the database is unavailable."""
         state = getattr(self.ledger, "state", None)
-        return state() if callable(state) else {"spooling": False, "spooled_rows": 0}
+        return state() if callable(state) else {"status": "ok", "spooling": False, "spooled_rows": 0}
 
     async def aclose(self) -> None:
         """Release backends and the ledger."""
@@ -141,9 +144,10 @@ def build_services(settings: Settings, *, load_classifier: bool = True) -> Servi
     estimator.warm()
     ledger: LedgerStore = Ledger.open(settings.resolved_ledger_url())
     estimator.remember(ledger)
-    if settings.ledger_spool:
-        ledger = SpooledLedger(ledger, settings.data_dir)
+    ledger = SpooledLedger(ledger, settings.data_dir, write_timeout_s=settings.ledger.write_timeout_s,
+                           spool=settings.ledger_spool)
     metrics = Metrics()
+    metrics.watch_ledger(ledger.state)
     limits = Limits.from_settings(settings, metrics.registry)
     configs = settings.tier_configs()
     runners = {tier: TierRunner(tier, backend, timeout_s=configs[tier].timeout_s,  # type: ignore[arg-type]

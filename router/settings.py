@@ -48,7 +48,9 @@ class LimitsConfig(BaseModel):
     max_message_chars: int = Field(default=200_000, ge=1)
     max_tokens_cap: int = Field(default=4096, ge=1, description="largest max_tokens a client may ask for")
     max_in_flight: int = Field(default=256, ge=1, description="chat requests worked on at once; more get 429")
-    tier_queue: int = Field(default=16, ge=0, description="requests that may wait for a busy tier; more get 429")
+    tier_queue: int = Field(
+        default=256, ge=0, description="most requests that may wait for a busy tier (fewer when the tier's recent "
+        "service times say they would not get a slot within tier_max_wait_s); more get 429")
     tier_max_wait_s: float = Field(default=5.0, ge=0, description="longest wait for a busy tier's slot")
     overflow: Literal["escalate", "reject"] = Field(
         default="escalate", description="a saturated tier in automatic routing: pass on to the next tier, or 429")
@@ -63,7 +65,6 @@ class LimitsConfig(BaseModel):
         "generates at most this many tokens, whatever max_tokens asks for")
     degraded_timeout_s: float = Field(
         default=30.0, gt=0, description="a degraded answer's time budget; the small tier's own timeout_s when lower")
-
 
 
 class LedgerConfig(BaseModel):

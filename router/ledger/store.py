@@ -135,7 +135,7 @@ class Ledger:
         values = [self._values(row) for row in rows]
         try:
             with self.engine.begin() as conn:
-                conn.execute(self.requests.insert(), values)
+                conn.execute(self.requests.insert(), values if len(values) > 1 else values[0])  # one: no pipeline
                 self._upsert_rollup(conn, values)
         except SQLAlchemyError as exc:
             raise _ledger_error(f"the ledger cannot record {len(rows)} rows", exc, self.engine.url.database) from exc
@@ -261,7 +261,8 @@ class Ledger:
                 if degraded:
                     d[f"degraded_{name}"] += v[name]
             d["escalation_energy_wh"] += v["escalation_energy_wh"]
-        conn.execute(self._rollup_upsert, list(deltas.values()))
+        cells = list(deltas.values())
+        conn.execute(self._rollup_upsert, cells if len(cells) > 1 else cells[0])
 
     def _build_rollup_upsert(self) -> Any:
         """``INSERT ... ON CONFLICT (hour, route) DO UPDATE SET n = n + excluded.n`` (built once: it is costly)."""

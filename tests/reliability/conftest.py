@@ -91,6 +91,8 @@ class TcpProxy:
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
                 upstream.settimeout(None)
+                for sock in (client, upstream):  # as libpq and real proxies do: no Nagle delay on small writes
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 client.close()
                 continue
