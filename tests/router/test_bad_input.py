@@ -43,6 +43,13 @@ CASES = [
     ("integer beyond the digit limit", b'{"model": "frugal-auto", "max_tokens": ' + b"9" * 5000 + b"}", 400, None),
     ("deeply nested json", b'{"model": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, None),
     ("seed beyond int64", {"model": "frugal-auto", "messages": OK_MESSAGES, "seed": 2**70}, 422, "seed"),
+    # issue 25 (9): JSON types are not coerced (true was max_tokens 1, "false" was a boolean)
+    ("max_tokens true", {"model": "frugal-auto", "messages": OK_MESSAGES, "max_tokens": True}, 422, "max_tokens"),
+    ("stream as a string", {"model": "frugal-auto", "messages": OK_MESSAGES, "stream": "false"}, 422, "stream"),
+    ("n as a boolean", {"model": "frugal-auto", "messages": OK_MESSAGES, "n": True}, 422, "n"),
+    ("seed as a string", {"model": "frugal-auto", "messages": OK_MESSAGES, "seed": "7"}, 422, "seed"),
+    ("temperature as a string", {"model": "frugal-auto", "messages": OK_MESSAGES, "temperature": "0.5"}, 422,
+     "temperature"),
 ]
 
 
