@@ -22,7 +22,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from gateway import wait_ready
 from served import frugal_served
 
-from tests.reliability.conftest import PG_SERVER, TcpProxy
+from tests.reliability.conftest import proxied_schema
 
 CLIENTS = 4
 
@@ -53,20 +52,14 @@ def phase(at: float, stall_at: float, stall_s: float) -> str:
 
 def run(code: Path, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """One server (its code on PYTHONPATH) through one stall; the figures."""
-    schema = f"frugal_stall_{uuid.uuid4().hex[:10]}"
-    direct = create_engine(PG_SERVER + "?connect_timeout=5")
-    with direct.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    proxy = TcpProxy(5432).start()
-    options = f"options=-csearch_path%3D{schema}"
-    via_proxy = f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/test?connect_timeout=2&{options}"
-    data_dir = tmp / schema
-    config = tmp / f"{schema}.yaml"
-    config.write_text(config_text(data_dir, via_proxy))
     samples: list[tuple[float, float, str, str | None]] = []  # (start offset, seconds, outcome, id)
     lock = threading.Lock()
     drain_s: float | None = None
-    try:
+    with proxied_schema("frugal_stall") as (proxy, via_proxy, direct_url):
+        schema = via_proxy.rsplit("%3D", 1)[1]
+        data_dir = tmp / schema
+        config = tmp / f"{schema}.yaml"
+        config.write_text(config_text(data_dir, via_proxy))
         env = {**os.environ, "PYTHONPATH": str(code)}
         with frugal_served(config, lambda u, _p: wait_ready(u + "/healthz"), env) as url:
             start = time.monotonic()
@@ -107,13 +100,9 @@ def run(code: Path, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     pass
                 time.sleep(0.5)
         time.sleep(1)
+        direct = create_engine(direct_url)
         with direct.connect() as conn:
-            ids = [row[0] for row in conn.execute(text(f'SELECT request_id FROM "{schema}".requests'))]
-    finally:
-        proxy.resume()
-        proxy.stop()
-        with direct.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            ids = [row[0] for row in conn.execute(text("SELECT request_id FROM requests"))]
         direct.dispose()
     answered = {rid for _, _, outcome, rid in samples if outcome == "200" and rid}
     phases: dict[str, Any] = {}

@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -202,18 +203,15 @@ def pg_database() -> Iterator[tuple[str, str]]:
         admin.dispose()
 
 
-@pytest.fixture
-def proxied_pg() -> Iterator[tuple[TcpProxy, str, str]]:
-    """(proxy, ledger URL through the proxy, direct URL), both in a fresh schema dropped afterwards."""
+@contextmanager
+def proxied_schema(prefix: str = "frugal_outage") -> Iterator[tuple[TcpProxy, str, str]]:
+    """(proxy, ledger URL through the proxy, direct URL) in a fresh PostgreSQL schema, dropped afterwards."""
     from sqlalchemy import create_engine, text
 
-    schema = f"frugal_outage_{uuid.uuid4().hex[:10]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     direct = create_engine(PG_SERVER + "?connect_timeout=5")
-    try:
-        with direct.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - PostgreSQL is part of this feature: fail, do not skip
-        pytest.fail(f"PostgreSQL at {PG_SERVER} is unusable ({exc})")
+    with direct.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     proxy = TcpProxy(5432).start()
     options = f"options=-csearch_path%3D{schema}"
     via_proxy = f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/test?connect_timeout=2&{options}"
@@ -225,3 +223,17 @@ def proxied_pg() -> Iterator[tuple[TcpProxy, str, str]]:
         with direct.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         direct.dispose()
+
+
+@pytest.fixture
+def proxied_pg() -> Iterator[tuple[TcpProxy, str, str]]:
+    """``proxied_schema`` as a fixture; PostgreSQL is part of the feature, so an unusable one fails the test."""
+    try:
+        context = proxied_schema()
+        proxied = context.__enter__()
+    except Exception as exc:  # noqa: BLE001 - fail, do not skip
+        pytest.fail(f"PostgreSQL at {PG_SERVER} is unusable ({exc})")
+    try:
+        yield proxied
+    finally:
+        context.__exit__(None, None, None)
