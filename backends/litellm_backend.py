@@ -42,7 +42,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from backends.litellm_setup import LiteLLMOptions, Target, is_malformed, retry_after_of, unreachable
+from backends.litellm_setup import LiteLLMOptions, Target, litellm_kind, retry_after_of
+from backends.openai_fast import (
+    FastClient,
+    UpstreamStatus,
+    chunk_field,
+    classify,
+    fast_route,
+    retryable,
+    usage_of,
+)
 from backends.prompting import chat_messages
 from backends.sufficiency import judge_answer
 from router.core import Backend, Completion, CompletionRequest, Health, StreamEvent, TextDelta, Tier
@@ -89,8 +98,7 @@ class LiteLLMBackend(Backend):
         self.targets = targets
         self.options = options
         self.timeout_s = timeout_s
-        self._probe_client: Any = None  # one httpx client for every health probe, closed by aclose()
-        self._probe_loop: asyncio.AbstractEventLoop | None = None
+        self._client = FastClient(timeout_s)  # the fast path's and the health probe's keep-alive client
 
     @property
     def configured(self) -> bool:
@@ -124,39 +132,69 @@ class LiteLLMBackend(Backend):
         return _KEY_LIKE.sub("***", text)[:400]
 
     def map_error(self, exc: Exception, target: Target, key: str | None) -> FrugalError:
-        """Translate a litellm exception into the Frugal error tree (see the module docstring)."""
-        import litellm
-
+        """Translate a litellm or fast-path failure into the Frugal error tree (see the module docstring)."""
         detail = self._scrub(getattr(exc, "message", None) or str(exc), key)
         where = f"{self.tier} tier model {target.model}" + (f" at {target.api_base}" if target.api_base else "")
         setting = f"{self.tier}.api_key_env ({target.api_key_env})" if target.api_key_env else "the provider's API key env var"
-        if isinstance(exc, litellm.ContextWindowExceededError):
+        kind = classify(exc) or litellm_kind(exc, detail)
+        if kind == "context":
             return ContextLengthError(f"the prompt does not fit the context window of {target.model}: {detail}",
                                       param="messages")
-        if isinstance(exc, litellm.Timeout):
+        if kind == "timeout":
             return BackendTimeoutError(f"{where} did not answer within {self.timeout_s:g}s ({self.tier}.timeout_s)")
-        if isinstance(exc, litellm.RateLimitError):
-            return RateLimitError(f"{where} is rate limited: {detail}", retry_after=retry_after_of(exc))
-        status = getattr(exc, "status_code", None)
-        if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)) or status in (401, 403):
+        if kind == "rate_limit":
+            retry = exc.retry_after if isinstance(exc, UpstreamStatus) else retry_after_of(exc)
+            return RateLimitError(f"{where} is rate limited: {detail}", retry_after=retry)
+        if kind == "auth":
             return UpstreamError(f"{where} rejected the API key; check {setting}: {detail}",
                                  param=f"{self.tier}.api_key_env")
-        if isinstance(exc, litellm.NotFoundError) or status == 404:
+        if kind == "not_found":
             return UpstreamError(f"{where} was not found; check {self.tier}.model and {self.tier}.api_base: {detail}",
                                  param=f"{self.tier}.model")
-        if isinstance(exc, (litellm.BadRequestError, litellm.UnprocessableEntityError)):
+        if kind == "bad_request":
             return UpstreamError(f"{where} refused the request; check {self.tier}.model, {self.tier}.api_base and "
                                  f"{self.tier}.options: {detail}", param=f"{self.tier}.model")
-        if isinstance(exc, (litellm.ServiceUnavailableError, litellm.BadGatewayError, litellm.APIConnectionError)) or (
-                unreachable(exc)):
+        if kind == "unreachable":
             return TierUnavailableError(f"cannot reach the {where}; check that it runs and {self.tier}.api_base: {detail}")
-        if isinstance(exc, litellm.InternalServerError) and is_malformed(detail):
+        if kind == "malformed":
             return UpstreamError(f"{where} sent a malformed answer: {detail}")
-        if isinstance(exc, litellm.InternalServerError):
+        if kind == "server_error":
             return UpstreamError(f"{where} failed with a server error: {detail}")
-        if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
-            return BackendTimeoutError(f"{where} did not answer within {self.timeout_s:g}s ({self.tier}.timeout_s)")
         return UpstreamError(f"{where} answered with an error or an unreadable reply: {detail}")
+
+    def _fast_route(self, target: Target) -> tuple[str, str] | None:
+        """The fast path's (URL, upstream model) for a target, or None when litellm must call it."""
+        if not self.options.fast_path or self.options.extra_params:
+            return None
+        return fast_route(target.model, target.api_base)
+
+    def _body(self, model: str, request: CompletionRequest) -> dict[str, Any]:
+        """The OpenAI chat request the fast path sends."""
+        body: dict[str, Any] = {
+            "model": model, "messages": chat_messages(request, max_passage_chars=self.options.max_passage_chars)}
+        for name in ("max_tokens", "temperature", "top_p", "seed", "user"):
+            value = getattr(request, name)
+            if value is not None:
+                body[name] = value
+        if request.stop:
+            body["stop"] = list(request.stop)
+        return body
+
+    async def _fast_complete(self, target: Target, route: tuple[str, str], key: str | None,
+                             request: CompletionRequest) -> Completion:
+        url, model = route
+        body = self._body(model, request)
+        for attempt in range(self.options.num_retries + 1):
+            try:
+                reply = await self._client.complete(url, key, body)
+                break
+            except Exception as exc:
+                if attempt == self.options.num_retries or not retryable(exc):
+                    raise
+        choice = reply["choices"][0]
+        text = choice["message"].get("content") or ""
+        return self._completion(request, target, text, choice.get("finish_reason"),
+                                *self._tokens(target, request, text, usage_of(reply)))
 
     def _params(self, target: Target, request: CompletionRequest, key: str | None) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -180,12 +218,14 @@ class LiteLLMBackend(Backend):
             params["stop"] = list(request.stop)
         return params
 
-    def _tokens(self, litellm: Any, target: Target, request: CompletionRequest, text: str,
+    def _tokens(self, target: Target, request: CompletionRequest, text: str,
                 usage: Any) -> tuple[int, int, list[str]]:
         """Prompt and output tokens from the provider's usage; counted by litellm, and flagged, when it sent none."""
         prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
         output = int(getattr(usage, "completion_tokens", 0) or 0)
         flags: list[str] = []
+        if not prompt or (not output and text):
+            litellm = _litellm()
         if not prompt:
             messages = chat_messages(request, max_passage_chars=self.options.max_passage_chars)
             prompt = int(litellm.token_counter(model=target.model, messages=messages))
@@ -223,7 +263,6 @@ class LiteLLMBackend(Backend):
 
     async def complete(self, request: CompletionRequest) -> Completion:
         """Ask each target in turn until one answers; raise the last target's mapped error."""
-        litellm = _litellm()
         self._check_configured()
         error: FrugalError | None = None
         for target in self.targets:
@@ -231,13 +270,16 @@ class LiteLLMBackend(Backend):
             try:
                 key = self._key(target)
                 budget = self.timeout_s * (self.options.num_retries + 1) + 5.0
+                route = self._fast_route(target)
+                if route is not None:
+                    return await asyncio.wait_for(self._fast_complete(target, route, key, request), budget)
                 response = await asyncio.wait_for(
-                    litellm.acompletion(**self._params(target, request, key)), budget)
+                    _litellm().acompletion(**self._params(target, request, key)), budget)
                 choice = response.choices[0]
                 text = choice.message.content or ""
                 usage = getattr(response, "usage", None)
                 return self._completion(request, target, text, choice.finish_reason,
-                                        *self._tokens(litellm, target, request, text, usage))
+                                        *self._tokens(target, request, text, usage))
             except FrugalError as exc:
                 error = exc
             except Exception as exc:  # noqa: BLE001 - every provider failure is mapped, none escapes raw
@@ -247,9 +289,23 @@ class LiteLLMBackend(Backend):
         assert error is not None
         raise error
 
+    async def _chunks(self, target: Target, key: str | None, request: CompletionRequest) -> AsyncIterator[Any]:
+        """The stream's chunks, from the fast path (dicts) or from litellm (objects)."""
+        route = self._fast_route(target)
+        if route is not None:
+            url, model = route
+            body = {**self._body(model, request), "stream": True, "stream_options": {"include_usage": True}}
+            async for chunk in self._client.stream(url, key, body):
+                yield chunk
+            return
+        params = self._params(target, request, key)
+        params.update(stream=True, stream_options={"include_usage": True})
+        response = await asyncio.wait_for(_litellm().acompletion(**params), self.timeout_s + 5.0)
+        async for chunk in response:
+            yield chunk
+
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         """Stream from the first target that starts answering; fall back only before the first delta."""
-        litellm = _litellm()
         self._check_configured()
         error: FrugalError | None = None
         for target in self.targets:
@@ -257,13 +313,10 @@ class LiteLLMBackend(Backend):
             started_output = False
             try:
                 key = self._key(target)
-                params = self._params(target, request, key)
-                params.update(stream=True, stream_options={"include_usage": True})
-                response = await asyncio.wait_for(litellm.acompletion(**params), self.timeout_s + 5.0)
-                deadline = time.monotonic() + self.timeout_s
+                deadline = time.monotonic() + self.timeout_s + 5.0
                 pieces: list[str] = []
                 finish, usage = None, None
-                iterator = response.__aiter__()
+                iterator = self._chunks(target, key, request).__aiter__()
                 while True:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
@@ -272,17 +325,17 @@ class LiteLLMBackend(Backend):
                         chunk = await asyncio.wait_for(iterator.__anext__(), remaining)
                     except StopAsyncIteration:
                         break
-                    usage = getattr(chunk, "usage", None) or usage
-                    for choice in chunk.choices or []:
-                        content = getattr(choice.delta, "content", None)
+                    usage = chunk_field(chunk, "usage") or usage
+                    for choice in chunk_field(chunk, "choices") or []:
+                        content = chunk_field(chunk_field(choice, "delta") or {}, "content")
                         if content:
                             started_output = True
                             pieces.append(content)
                             yield TextDelta(content)
-                        finish = choice.finish_reason or finish
+                        finish = chunk_field(choice, "finish_reason") or finish
                 text = "".join(pieces)
                 yield self._completion(request, target, text, finish,
-                                       *self._tokens(litellm, target, request, text, usage))
+                                       *self._tokens(target, request, text, usage_of({"usage": usage})))
                 return
             except FrugalError as exc:
                 error = exc
@@ -308,20 +361,15 @@ class LiteLLMBackend(Backend):
         import httpx
 
         url = primary.api_base.rstrip("/") + "/models"
-        loop = asyncio.get_running_loop()
-        if self._probe_client is None or self._probe_loop is not loop:  # a client belongs to one event loop
-            self._probe_client, self._probe_loop = httpx.AsyncClient(timeout=min(5.0, self.timeout_s)), loop
         try:
-            response = await self._probe_client.get(url)
+            response = await self._client.client().get(url, timeout=min(5.0, self.timeout_s))
         except httpx.HTTPError as exc:
             return Health(ready=False, detail=f"cannot reach {url} for {primary.model}: {type(exc).__name__}")
         return Health(ready=True, detail=f"{primary.model} at {primary.api_base} reachable (HTTP {response.status_code})")
 
     async def aclose(self) -> None:
-        """Close the health-probe client."""
-        if self._probe_client is not None:
-            await self._probe_client.aclose()
-            self._probe_client = None
+        """Close the keep-alive client."""
+        await self._client.aclose()
 
 
 def warm_imports() -> None:

@@ -6,6 +6,7 @@ pure functions of an exception or a config, tested through the backend.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,6 +36,8 @@ class LiteLLMOptions(BaseModel):
     min_confidence: float = Field(default=DEFAULT_MIN_CONFIDENCE, ge=0, le=1, description="non-large tiers only")
     max_passage_chars: int = Field(default=DEFAULT_MAX_PASSAGE_CHARS, ge=100)
     extra_params: dict[str, Any] = Field(default_factory=dict, description="passed to litellm.acompletion")
+    fast_path: bool = Field(default=True, description="call OpenAI-compatible targets (openai/…, hosted_vllm/…) "
+                            "directly with a keep-alive client instead of through litellm (backends.openai_fast)")
 
 
 def retry_after_of(exc: Exception) -> float | None:
@@ -74,3 +77,28 @@ def is_malformed(detail: str) -> bool:
     """Whether a provider error says its answer could not be parsed (a 502, not the client's fault)."""
     lowered = detail.lower()
     return any(marker in lowered for marker in ("expecting value", "json", "unterminated string", "validation error"))
+
+
+def litellm_kind(exc: Exception, detail: str) -> str | None:
+    """The kind of a litellm exception (``map_error``'s table)."""
+    import litellm
+
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, litellm.ContextWindowExceededError):
+        return "context"
+    if isinstance(exc, (litellm.Timeout, TimeoutError, asyncio.TimeoutError)):
+        return "timeout"
+    if isinstance(exc, litellm.RateLimitError):
+        return "rate_limit"
+    if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)) or status in (401, 403):
+        return "auth"
+    if isinstance(exc, litellm.NotFoundError) or status == 404:
+        return "not_found"
+    if isinstance(exc, (litellm.BadRequestError, litellm.UnprocessableEntityError)):
+        return "bad_request"
+    if isinstance(exc, (litellm.ServiceUnavailableError, litellm.BadGatewayError, litellm.APIConnectionError)) or (
+            unreachable(exc)):
+        return "unreachable"
+    if isinstance(exc, litellm.InternalServerError):
+        return "malformed" if is_malformed(detail) else "server_error"
+    return None

@@ -13,6 +13,7 @@ import pytest
 from backends.config import TierConfig
 from backends.litellm_backend import LiteLLMBackend, build
 from backends.llamacpp import build as build_llamacpp
+from backends.openai_fast import fast_route
 from router.core import Completion, CompletionRequest, Message, TextDelta
 from router.core.errors import BackendTimeoutError, RateLimitError, TierUnavailableError, UpstreamError
 from tests.fixtures.llama_server import FAULT_ANSWER, SLOW_SECONDS, FaultServer, free_port
@@ -20,8 +21,14 @@ from tests.fixtures.llama_server import FAULT_ANSWER, SLOW_SECONDS, FaultServer,
 LOCAL_MODEL = "openai/smollm2-135m"
 
 
-def large(tier: str = "large", **config: object) -> LiteLLMBackend:
-    return build(TierConfig(backend="litellm", **config), tier=tier, data_dir=Path("."))  # type: ignore[arg-type]
+def large(tier: str = "large", *, fast: bool = True, **config: object) -> LiteLLMBackend:
+    options = {**dict(config.pop("options", {}) or {}), "fast_path": fast}  # type: ignore[call-overload]
+    return build(TierConfig(backend="litellm", options=options, **config), tier=tier,  # type: ignore[arg-type]
+                 data_dir=Path("."))
+
+
+#: Every behaviour below holds on both paths: the fast path (OpenAI-compatible targets called directly) and litellm.
+PATHS = pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "litellm"])
 
 
 def ask(text: str = "Say hello.", **kwargs: object) -> CompletionRequest:
@@ -57,9 +64,10 @@ def test_options_are_validated_and_fallbacks_need_a_primary() -> None:
     assert [t.model for t in backend.targets] == ["openai/x", "anthropic/y", "openai/z"]
 
 
-def test_a_missing_key_env_var_is_named_and_the_key_never_leaks(fault_server: FaultServer,
+@PATHS
+def test_a_missing_key_env_var_is_named_and_the_key_never_leaks(fast: bool, fault_server: FaultServer,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    backend = large(model=LOCAL_MODEL, api_base=fault_server.api_base("401"), api_key_env="FRUGAL_TEST_KEY")
+    backend = large(fast=fast, model=LOCAL_MODEL, api_base=fault_server.api_base("401"), api_key_env="FRUGAL_TEST_KEY")
     monkeypatch.delenv("FRUGAL_TEST_KEY", raising=False)
     assert "FRUGAL_TEST_KEY" in run(backend.health()).detail
     with pytest.raises(UpstreamError, match="FRUGAL_TEST_KEY"):
@@ -73,10 +81,11 @@ def test_a_missing_key_env_var_is_named_and_the_key_never_leaks(fault_server: Fa
     assert isinstance(sent, dict) and sent["model"] == "smollm2-135m"
 
 
-def test_tokens_are_the_providers_usage_or_counted_and_flagged(fault_server: FaultServer) -> None:
-    reported = run(large(model=LOCAL_MODEL, api_base=fault_server.api_base("ok")).complete(ask()))
+@PATHS
+def test_tokens_are_the_providers_usage_or_counted_and_flagged(fast: bool, fault_server: FaultServer) -> None:
+    reported = run(large(fast=fast, model=LOCAL_MODEL, api_base=fault_server.api_base("ok")).complete(ask()))
     assert (reported.prompt_tokens, reported.completion_tokens, reported.flags) == (5, 4, [])
-    counted = run(large(model=LOCAL_MODEL, api_base=fault_server.api_base("nousage")).complete(ask()))
+    counted = run(large(fast=fast, model=LOCAL_MODEL, api_base=fault_server.api_base("nousage")).complete(ask()))
     assert counted.flags == ["tokens_estimated"]
     assert counted.prompt_tokens > 0 and counted.completion_tokens > 0  # not the 0 that zeroed the energy
 
@@ -91,6 +100,7 @@ def test_a_key_given_through_extra_params_never_leaks(fault_server: FaultServer)
 
 # -- the fault server: each failure maps to its documented error ------------------------------
 
+@PATHS
 @pytest.mark.parametrize(
     ("mode", "error", "status"),
     [
@@ -101,8 +111,8 @@ def test_a_key_given_through_extra_params_never_leaks(fault_server: FaultServer)
         ("malformed", UpstreamError, 502),
     ],
 )
-def test_provider_failures_map_onto_the_error_tree(fault_server: FaultServer, mode: str, error: type, status: int) -> None:
-    backend = large(model=LOCAL_MODEL, api_base=fault_server.api_base(mode), timeout_s=5)
+def test_provider_failures_map_onto_the_error_tree(fast: bool, fault_server: FaultServer, mode: str, error: type, status: int) -> None:
+    backend = large(fast=fast, model=LOCAL_MODEL, api_base=fault_server.api_base(mode), timeout_s=5)
     with pytest.raises(error) as info:
         run(backend.complete(ask()))
     assert info.value.status_code == status
@@ -113,17 +123,19 @@ def test_provider_failures_map_onto_the_error_tree(fault_server: FaultServer, mo
     assert len(fault_server.requests) == 2  # no hidden retries
 
 
-def test_a_slow_provider_times_out_with_504(fault_server: FaultServer) -> None:
-    backend = large(model=LOCAL_MODEL, api_base=fault_server.api_base("slow"), timeout_s=1.0)
+@PATHS
+def test_a_slow_provider_times_out_with_504(fast: bool, fault_server: FaultServer) -> None:
+    backend = large(fast=fast, model=LOCAL_MODEL, api_base=fault_server.api_base("slow"), timeout_s=1.0)
     assert SLOW_SECONDS > 1.0
     with pytest.raises(BackendTimeoutError, match="large.timeout_s") as info:
         run(backend.complete(ask()))
     assert info.value.status_code == 504
 
 
-def test_a_stopped_server_makes_the_tier_unavailable(fault_server: FaultServer) -> None:
+@PATHS
+def test_a_stopped_server_makes_the_tier_unavailable(fast: bool, fault_server: FaultServer) -> None:
     api_base = fault_server.api_base("ok")
-    backend = large(model=LOCAL_MODEL, api_base=api_base, timeout_s=5)
+    backend = large(fast=fast, model=LOCAL_MODEL, api_base=api_base, timeout_s=5)
     assert run(backend.complete(ask())).text == FAULT_ANSWER
     assert run(backend.health()).ready
     fault_server.stop()
@@ -133,9 +145,10 @@ def test_a_stopped_server_makes_the_tier_unavailable(fault_server: FaultServer) 
     assert not run(backend.health()).ready
 
 
-def test_fallbacks_are_tried_in_order_and_the_answering_model_reported(fault_server: FaultServer) -> None:
+@PATHS
+def test_fallbacks_are_tried_in_order_and_the_answering_model_reported(fast: bool, fault_server: FaultServer) -> None:
     nowhere = f"http://127.0.0.1:{free_port()}/v1"
-    backend = large(model="openai/primary", api_base=fault_server.api_base("500"), timeout_s=5, options={
+    backend = large(fast=fast, model="openai/primary", api_base=fault_server.api_base("500"), timeout_s=5, options={
         "fallbacks": [{"model": "openai/second", "api_base": nowhere},
                       {"model": "openai/third", "api_base": fault_server.api_base("ok")}]})
     completion = run(backend.complete(ask()))
@@ -144,6 +157,33 @@ def test_fallbacks_are_tried_in_order_and_the_answering_model_reported(fault_ser
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == FAULT_ANSWER
     assert isinstance(events[-1], Completion) and events[-1].model == "openai/third"
     assert [r["mode"] for r in fault_server.requests] == ["500", "ok", "500", "ok"]
+
+
+def test_openai_compatible_targets_take_the_fast_path_and_others_litellm() -> None:
+    assert fast_route("openai/gpt-4o-mini", None) == ("https://api.openai.com/v1/chat/completions", "gpt-4o-mini")
+    assert fast_route("openai/m", "http://h:8080/v1/") == ("http://h:8080/v1/chat/completions", "m")
+    assert fast_route("hosted_vllm/m", "http://h/v1") == ("http://h/v1/chat/completions", "m")
+    assert fast_route("hosted_vllm/m", None) is None  # no default server
+    assert fast_route("anthropic/claude-x", None) is None and fast_route("gpt-4o", None) is None
+    assert large(model="openai/x", options={"extra_params": {"custom_llm_provider": "openai"}})._fast_route(
+        large(model="openai/x").targets[0]) is None  # litellm-specific parameters keep litellm
+    assert large(model="openai/x", fast=False)._fast_route(large(model="openai/x").targets[0]) is None
+
+
+def test_the_fast_path_does_not_call_litellm(fault_server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import litellm
+
+    async def refuse(**_: object) -> None:
+        raise AssertionError("litellm.acompletion was called")
+
+    monkeypatch.setattr(litellm, "acompletion", refuse)
+    backend = large(model=LOCAL_MODEL, api_base=fault_server.api_base("ok"))
+    assert run(backend.complete(ask())).text == FAULT_ANSWER
+    assert "".join(e.text for e in run(collect(backend, ask())) if isinstance(e, TextDelta)) == FAULT_ANSWER
+    sent = fault_server.requests[-1]["payload"]
+    assert isinstance(sent, dict) and sent["stream"] and sent["stream_options"] == {"include_usage": True}
+    with pytest.raises(UpstreamError):  # the litellm path (fast_path: false) does call it: the check above bites
+        run(large(model=LOCAL_MODEL, api_base=fault_server.api_base("ok"), fast=False).complete(ask()))
 
 
 def test_a_small_tier_served_through_litellm_is_judged() -> None:

@@ -209,3 +209,18 @@ def test_calibrate_power_without_codecarbon_says_what_to_install() -> None:
     with pytest.raises(FrugalError) as info:
         calibrate_power(2.0)
     assert info.value.message == INSTALL_HINT and "frugal-router[power]" in INSTALL_HINT
+
+
+@pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "anthropic.claude-3-5-sonnet-20240620-v1:0"])
+def test_cached_prices_equal_litellms_for_flat_and_tiered_models(model: str) -> None:
+    """Issue 23: the price lookup is cached per model, except where the price depends on the prompt's length."""
+    import litellm
+
+    from router.energy.pricing import PriceBook
+
+    book = PriceBook()
+    for prompt in (1_000, 300_000, 1_000):  # the second and third calls may use the cache
+        exact = sum(litellm.cost_per_token(model=model, prompt_tokens=prompt, completion_tokens=100))
+        assert book.cost(model, prompt, 100) == pytest.approx(exact, rel=1e-12)
+    tiered = any("above" in key for key in litellm.model_cost[model.removeprefix("openai/")])
+    assert (model.removeprefix("openai/") in book._rates or model in book._rates) is not tiered
