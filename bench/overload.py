@@ -37,6 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 from gateway import wait_ready
+from rawclient import post_request, read_reply
 from served import frugal_served
 
 PROMPTS = ["What is Frugal?", "Which tiers does Frugal route between?", "How much energy does a search answer use?",
@@ -51,31 +52,15 @@ def config_text(data_dir: Path) -> str:
             "small: {backend: echo}\nlarge: {backend: echo}\n")
 
 
-def request_bytes(prompt: str) -> bytes:
+def request_bytes(prompt: str, port: int) -> bytes:
     """One keep-alive HTTP/1.1 chat request, encoded once."""
-    body = json.dumps({"model": "frugal-search", "messages": [{"role": "user", "content": prompt}]}).encode()
-    head = (f"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(body)}\r\n\r\n").encode()
-    return head + body
-
-
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
-    """Status and headers of one response; its body is read and dropped."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        if name:
-            headers[name.strip().lower()] = value.strip()
-    await reader.readexactly(int(headers.get("content-length", "0")))
-    return status, headers
+    body = {"model": "frugal-search", "messages": [{"role": "user", "content": prompt}]}
+    return post_request("/v1/chat/completions", body, port)
 
 
 async def client(port: int, deadline: float, honour_retry_after: bool, out: dict[str, Any], index: int) -> None:
     """One closed-loop client: send, wait for the answer, repeat until the deadline."""
-    payloads = [request_bytes(p) for p in PROMPTS]
+    payloads = [request_bytes(p, port) for p in PROMPTS]
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     sent = 0
     try:
@@ -83,7 +68,8 @@ async def client(port: int, deadline: float, honour_retry_after: bool, out: dict
             started = time.perf_counter()
             writer.write(payloads[(index + sent) % len(payloads)])
             sent += 1
-            status, headers = await read_response(reader)
+            reply = await read_reply(reader)
+            status, headers = reply.status, reply.headers
             elapsed = (time.perf_counter() - started) * 1000
             out["statuses"][status] = out["statuses"].get(status, 0) + 1
             out["latency_ms"].setdefault(status, []).append(elapsed)

@@ -19,17 +19,21 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 REPLY = "This is a fixed benchmark answer of about a dozen tokens in length."
+#: A stream sends REPLY in these pieces after an empty role chunk, as OpenAI does, then a finish and a usage chunk.
+REPLY_CHUNKS = ("This is a fixed ", "benchmark answer ", "of about a dozen ", "tokens in length.")
 
 
 async def chat(request: Request) -> Response:
-    """Answer any chat completion with REPLY (streaming or not)."""
+    """Answer any chat completion with REPLY (streaming or not: a role chunk, REPLY_CHUNKS, finish, usage)."""
     body = await request.json()
     created = int(time.time())
     usage = {"prompt_tokens": 12, "completion_tokens": 13, "total_tokens": 25}
     if body.get("stream"):
         async def events():
             base = {"id": "chatcmpl-up", "object": "chat.completion.chunk", "created": created, "model": body["model"]}
-            yield f"data: {json.dumps({**base, 'choices': [{'index': 0, 'delta': {'role': 'assistant', 'content': REPLY}, 'finish_reason': None}]})}\n\n"
+            yield f"data: {json.dumps({**base, 'choices': [{'index': 0, 'delta': {'role': 'assistant', 'content': ''}, 'finish_reason': None}]})}\n\n"
+            for piece in REPLY_CHUNKS:
+                yield f"data: {json.dumps({**base, 'choices': [{'index': 0, 'delta': {'content': piece}, 'finish_reason': None}]})}\n\n"
             yield f"data: {json.dumps({**base, 'choices': [{'index': 0, 'delta': {}, 'finish_reason': 'stop'}]})}\n\n"
             yield f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n"
             yield "data: [DONE]\n\n"
