@@ -358,14 +358,12 @@ class LiteLLMBackend(Backend):
             return Health(ready=False, detail=exc.message)
         if not (primary.api_base and self.options.health_probe):
             return Health(ready=True, detail=f"{primary.model} configured (not probed)")
-        import httpx
-
         url = primary.api_base.rstrip("/") + "/models"
         try:
-            response = await self._client.client().get(url, timeout=min(5.0, self.timeout_s))
-        except httpx.HTTPError as exc:
+            status = await self._client.probe(url, min(5.0, self.timeout_s))
+        except Exception as exc:  # noqa: BLE001 - any failure to get an answer means not reachable
             return Health(ready=False, detail=f"cannot reach {url} for {primary.model}: {type(exc).__name__}")
-        return Health(ready=True, detail=f"{primary.model} at {primary.api_base} reachable (HTTP {response.status_code})")
+        return Health(ready=True, detail=f"{primary.model} at {primary.api_base} reachable (HTTP {status})")
 
     async def aclose(self) -> None:
         """Close the keep-alive client."""

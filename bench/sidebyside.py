@@ -5,6 +5,8 @@ instead (docs/benchmarks/gateway.md). This starts ``bench/upstream.py`` (an inst
 server that also streams: a role chunk, four content chunks, finish, usage) and in front of it:
 
 - ``floor``: ``bench/floor.py``, a thirty-line Starlette + httpx pass-through (one extra HTTP hop in Python);
+  the aims are judged against it (PEERS.md's floor);
+- ``floor_aiohttp``: the same hop with aiohttp as the client (what Frugal's fast path uses): the stricter floor;
 - ``frugal``: ``frugal serve`` from this checkout, large tier ``{backend: litellm, model: openai/bench-large}``
   → the upstream (``max_concurrency`` 64), small tier echo, search tier the real tantivy demo index (built in
   its data_dir at start); requests name ``frugal-large``;
@@ -297,6 +299,11 @@ def main() -> int:
         process = stack.enter_context(served("floor", [sys.executable, str(ROOT / "bench/floor.py"), str(port),
                                                        upstream], f"http://127.0.0.1:{port}/v1/models", env))
         systems["floor"] = System("floor", port, "bench-upstream", process.pid)
+        port = free_port()
+        process = stack.enter_context(served("floor_aiohttp", [sys.executable, str(ROOT / "bench/floor.py"), str(port),
+                                                               upstream, "aiohttp"],
+                                             f"http://127.0.0.1:{port}/v1/models", env))
+        systems["floor_aiohttp"] = System("floor_aiohttp", port, "bench-upstream", process.pid)
         for name, code in codes.items():
             data_dir = Path(tmp) / name
             config = Path(tmp) / f"{name}.yaml"
