@@ -1,7 +1,9 @@
 """What each way of calling an OpenAI-compatible server costs per request, in one process.
 
-Calls ``bench/upstream.py`` (an instant fixed answer) on 127.0.0.1 with: raw httpx, the official
-``openai`` SDK, and ``litellm.acompletion`` (what Frugal's large tier uses). The differences show
+Calls ``bench/upstream.py`` (an instant fixed answer) on 127.0.0.1 with: raw httpx, raw aiohttp (what
+Frugal's fast path uses for OpenAI-compatible upstreams), the official ``openai`` SDK, and
+``litellm.acompletion`` (what Frugal uses for every other provider): sequential latency, and this
+process's CPU time per call with 16 calls in flight. The differences show
 how much of the gateway overhead (``bench/gateway.py``) is the client library rather than Frugal.
 Writes ``bench/results/client_overhead.json``. Run: ``python bench/client_overhead.py``.
 """
@@ -42,17 +44,23 @@ async def timed(call: Callable[[], Awaitable[object]], *, requests: int, warmup:
 
 async def run(base: str, requests: int, rounds: int) -> dict[str, dict[str, float]]:
     """Measure each client ``rounds`` times, interleaved; keep the median of the rounds' p50s."""
+    import aiohttp
     import httpx
     import litellm
     import openai
 
     litellm.suppress_debug_info = True
-    raw_client = httpx.AsyncClient()
+    raw_client = httpx.AsyncClient(limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
     sdk_client = openai.AsyncOpenAI(base_url=base, api_key="bench")
 
     async def raw() -> object:
         response = await raw_client.post(f"{base}/chat/completions", json={"model": "bench", "messages": MESSAGES})
         return response.json()
+
+    async def aio() -> object:
+        async with session.post(f"{base}/chat/completions", json={"model": "bench", "messages": MESSAGES}) as reply:
+            return await reply.json()
 
     async def sdk() -> object:
         return await sdk_client.chat.completions.create(model="bench", messages=MESSAGES)  # type: ignore[arg-type]
@@ -60,16 +68,31 @@ async def run(base: str, requests: int, rounds: int) -> dict[str, dict[str, floa
     async def lite() -> object:
         return await litellm.acompletion(model="openai/bench", api_base=base, api_key="bench", messages=MESSAGES)
 
-    clients = {"httpx_raw": raw, "openai_sdk": sdk, "litellm": lite}
+    clients = {"httpx_raw": raw, "aiohttp": aio, "openai_sdk": sdk, "litellm": lite}
     rounds_out: dict[str, list[dict[str, float]]] = {name: [] for name in clients}
     for _ in range(rounds):
         for name, call in clients.items():
-            rounds_out[name].append(await timed(call, requests=requests))
+            figures = await timed(call, requests=requests)
+            figures["cpu_ms_per_request_c16"] = await cpu_per_request(call, requests=requests)
+            rounds_out[name].append(figures)
     await raw_client.aclose()
+    await session.close()
     return {name: {"p50_ms": statistics.median(r["p50_ms"] for r in runs),
-                   "p99_ms": statistics.median(r["p99_ms"] for r in runs), "rounds": len(runs),
-                   "requests_per_round": requests}
+                   "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+                   "cpu_ms_per_request_c16": statistics.median(r["cpu_ms_per_request_c16"] for r in runs),
+                   "rounds": len(runs), "requests_per_round": requests}
             for name, runs in rounds_out.items()}
+
+
+async def cpu_per_request(call: Callable[[], Awaitable[object]], *, requests: int, concurrency: int = 16) -> float:
+    """This process's CPU time per call (ms) with ``concurrency`` calls in flight: what the client costs a gateway."""
+    async def worker() -> None:
+        for _ in range(requests // concurrency):
+            await call()
+
+    started = time.process_time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return (time.process_time() - started) * 1000 / (requests // concurrency * concurrency)
 
 
 def main() -> int:
