@@ -194,7 +194,9 @@ class SpooledLedger:
     def replay(self) -> int:
         """Move spooled rows into the database; return how many were inserted (raises if it is still down)."""
         inserted = 0
-        with self._replay_lock:
+        with self._replay_lock, self.spool.replay_turn() as mine:
+            if not mine:  # another process is replaying the same directory's spool: it will, or we will later
+                return inserted
             while True:
                 with self._lock:
                     if not self.spool.rotate():

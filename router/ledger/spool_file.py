@@ -1,10 +1,19 @@
-"""The spool file: an append-only, fsync'd JSONL file of ledger rows, rotated aside while it is replayed."""
+"""The spool file: an append-only, fsync'd JSONL file of ledger rows, rotated aside while it is replayed.
+
+Several processes (``frugal serve --workers``, replicas sharing a data directory) may spool at once: an
+append and the rotation take an exclusive ``flock`` on ``ledger-spool.lock``, and an append reopens the
+file when it was rotated away under it, so no row is written to a file already being replayed. Replaying
+the rotated file is one process's job at a time (a second lock, taken without waiting).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +25,8 @@ log = logging.getLogger(__name__)
 
 SPOOL_NAME = "ledger-spool.jsonl"
 REPLAYING_NAME = "ledger-spool.replaying.jsonl"
+LOCK_NAME = "ledger-spool.lock"
+REPLAY_LOCK_NAME = "ledger-spool.replay.lock"
 
 
 def row_to_json(row: LedgerRow) -> str:
@@ -49,29 +60,57 @@ class Spool:
         self.replaying = self.directory / REPLAYING_NAME
         self._handle: Any = None
 
+    @contextlib.contextmanager
+    def _flock(self, name: str, *, wait: bool = True) -> Iterator[bool]:
+        """Hold an exclusive lock on ``directory/name`` (True), or, with ``wait=False``, say it is taken (False)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.directory / name, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # releases the lock
+
+    def replay_turn(self) -> contextlib.AbstractContextManager[bool]:
+        """True while this process may replay (no other process is replaying); never waits."""
+        return self._flock(REPLAY_LOCK_NAME, wait=False)
+
     def append(self, rows: list[LedgerRow], *, fsync: bool = True) -> None:
         """Write rows and (unless told not to) fsync them before returning (the caller holds the spooled ledger's lock)."""
-        if self._handle is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            created = not self.active.exists()
-            self._handle = open(self.active, "a", encoding="utf-8")  # noqa: SIM115 - kept open between appends
-            if created:
-                _fsync_dir(self.directory)
-        self._handle.write("".join(row_to_json(row) + "\n" for row in rows))
-        self._handle.flush()
-        if fsync:
-            os.fsync(self._handle.fileno())
+        with self._flock(LOCK_NAME):
+            if self._handle is not None and not self._still_active():
+                self._close()  # another process rotated the file away: write to the new one
+            if self._handle is None:
+                created = not self.active.exists()
+                self._handle = open(self.active, "a", encoding="utf-8")  # noqa: SIM115 - kept open between appends
+                if created:
+                    _fsync_dir(self.directory)
+            self._handle.write("".join(row_to_json(row) + "\n" for row in rows))
+            self._handle.flush()
+            if fsync:
+                os.fsync(self._handle.fileno())
+
+    def _still_active(self) -> bool:
+        try:
+            return os.stat(self.active).st_ino == os.fstat(self._handle.fileno()).st_ino
+        except FileNotFoundError:
+            return False
 
     def rotate(self) -> bool:
         """Move the active file aside for replay (unless a replay is already pending); True if there is one."""
-        if self.replaying.exists():
+        with self._flock(LOCK_NAME):
+            if self.replaying.exists():
+                return True
+            self._close()
+            if not self.active.exists() or self.active.stat().st_size == 0:
+                return False
+            os.replace(self.active, self.replaying)
+            _fsync_dir(self.directory)
             return True
-        self._close()
-        if not self.active.exists() or self.active.stat().st_size == 0:
-            return False
-        os.replace(self.active, self.replaying)
-        _fsync_dir(self.directory)
-        return True
 
     def pending(self) -> int:
         """Rows waiting to be replayed (both files)."""
