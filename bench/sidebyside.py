@@ -95,10 +95,10 @@ def served(name: str, command: list[str], ready_url: str, env: dict[str, str]) -
                 process.kill()
 
 
-def frugal_config(data_dir: Path, upstream_port: int) -> str:
+def frugal_config(data_dir: Path, upstream_port: int, workers: int = 1) -> str:
     """Large tier: the ``litellm`` backend (its OpenAI-compatible fast path where the checkout has one) to the
-    upstream; search: the tantivy demo index; small: echo (never asked)."""
-    return (f"data_dir: {data_dir}\non_large_unavailable: error\n"
+    upstream; search: the tantivy demo index; small: echo (never asked); ``workers`` processes when above 1."""
+    return (f"data_dir: {data_dir}\non_large_unavailable: error\n" + (f"workers: {workers}\n" if workers > 1 else "") +
             "search: {backend: tantivy}\nsmall: {backend: echo}\n"
             f"large: {{backend: litellm, model: openai/bench-large, api_base: 'http://127.0.0.1:{upstream_port}/v1', "
             "max_concurrency: 64}\n")
@@ -271,6 +271,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each concurrent step")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--frugal-code", type=Path, help="another Frugal checkout, served too (its code on PYTHONPATH)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes of this checkout's Frugal (workers:)")
     parser.add_argument("--litellm", type=Path, default=Path("/tmp/llproxy/bin/litellm"),
                         help="the LiteLLM proxy's executable, in its own environment; skipped when missing")
     parser.add_argument("--search-today-rps", type=float, default=317.0,
@@ -307,7 +308,7 @@ def main() -> int:
         for name, code in codes.items():
             data_dir = Path(tmp) / name
             config = Path(tmp) / f"{name}.yaml"
-            config.write_text(frugal_config(data_dir, up), encoding="utf-8")
+            config.write_text(frugal_config(data_dir, up, args.workers if name == "frugal" else 1), encoding="utf-8")
             port = free_port()
             process = stack.enter_context(served(
                 name, [frugal_bin, "serve", "--config", str(config), "--port", str(port), "--log-level", "warning"],

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -18,6 +19,9 @@ from router.api.exposure import KeyGate, gated_paths
 from router.api.routes import router as api_router
 from router.services import Services, build_services
 from router.settings import Settings
+
+#: The environment variable through which ``frugal serve --workers N`` hands its arguments to each worker.
+SERVE_ARGUMENTS_ENV = "FRUGAL_SERVE_ARGUMENTS"
 
 
 def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
@@ -58,3 +62,23 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.include_router(admin_router)
     app.include_router(dashboard_router)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one ``frugal serve --workers`` process: the settings its parent loaded, from the same sources.
+
+    The parent passes its config path and command-line overrides in ``FRUGAL_SERVE_ARGUMENTS`` (JSON); the
+    environment and the YAML file are the same for every worker, so each loads the same settings.
+    """
+    import json
+    import logging
+    import os
+
+    from router.settings import load_settings
+
+    arguments = json.loads(os.environ.get(SERVE_ARGUMENTS_ENV, "{}"))
+    logging.basicConfig(level=str(arguments.get("log_level", "info")).upper(),
+                        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s")
+    config = arguments.get("config")
+    settings = load_settings(Path(config) if config else None, **arguments.get("overrides", {}))
+    return create_app(settings)

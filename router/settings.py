@@ -167,6 +167,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(
+        default=1, ge=1, le=64, description="server processes sharing the port (frugal serve); each loads its own "
+        "tiers and keeps its own limits and /metrics (docs/RELIABILITY.md, Scale-out)")
     data_dir: Path = Path("data")
     config_path: Path | None = Field(default=None, exclude=True)
     auth: AuthConfig = Field(default_factory=AuthConfig)

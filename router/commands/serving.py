@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,6 +17,7 @@ def serve(
     config: ConfigOpt = None, data_dir: DataDirOpt = None,
     host: Annotated[str | None, typer.Option(help="bind address (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default 8000)")] = None,
+    workers: Annotated[int | None, typer.Option(help="server processes sharing the port (default 1)")] = None,
     log_level: Annotated[str, typer.Option(help="log level")] = "info",
 ) -> None:
     """Start the OpenAI-compatible API."""
@@ -25,16 +27,48 @@ def serve(
     from router.server import server_config
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides: dict[str, Any] = {"data_dir": data_dir, "host": host, "port": port, "workers": workers}
     try:
-        settings = settings_from(config, data_dir, host=host, port=port)
+        settings = settings_from(config, data_dir, host=host, port=port, workers=workers)
         settings.check_safe_bind()
         prepare_demo_index(settings)
+        if settings.workers > 1:
+            prepare_ledger(settings)
     except FrugalError as exc:
         fail(exc)
+    if settings.workers > 1:
+        serve_workers(settings, config, overrides, log_level)
+        return
     server = uvicorn.Server(server_config(create_app(settings), settings, log_level=log_level.lower()))
     server.run()
     if not server.started:  # e.g. the port is taken: exit non-zero, as uvicorn.run does
         raise typer.Exit(code=3)
+
+
+def prepare_ledger(settings: Any) -> None:
+    """Create and migrate the ledger once, before workers start (they would race to migrate it)."""
+    from router.ledger.store import Ledger
+
+    Ledger.open(settings.resolved_ledger_url()).close()
+
+
+def serve_workers(settings: Any, config: Path | None, overrides: dict[str, Any], log_level: str) -> None:
+    """Run ``settings.workers`` processes on one socket (uvicorn's supervisor restarts any that dies)."""
+    import json
+    import os
+
+    from uvicorn.supervisors import Multiprocess
+
+    from router.app import SERVE_ARGUMENTS_ENV
+    from router.server import server_config
+
+    given = {name: str(value) if isinstance(value, Path) else value
+             for name, value in overrides.items() if value is not None}
+    os.environ[SERVE_ARGUMENTS_ENV] = json.dumps({"config": str(config) if config else None, "overrides": given,
+                                                  "log_level": log_level})
+    uv_config = server_config("router.app:app_from_environment", settings, factory=True, workers=settings.workers,
+                              log_level=log_level.lower())
+    Multiprocess(uv_config, sockets=[uv_config.bind_socket()]).run()
 
 
 def prepare_demo_index(settings: Any) -> None:
