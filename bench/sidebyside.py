@@ -272,8 +272,6 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--frugal-code", type=Path, help="another Frugal checkout, served too (its code on PYTHONPATH)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes of this checkout's Frugal (workers:)")
-    parser.add_argument("--frugal-extra", default="", help="YAML lines added to this checkout's Frugal config only, "
-                        "e.g. 'ledger: {sqlite_synchronous: normal}'")
     parser.add_argument("--litellm", type=Path, default=Path("/tmp/llproxy/bin/litellm"),
                         help="the LiteLLM proxy's executable, in its own environment; skipped when missing")
     parser.add_argument("--search-today-rps", type=float, default=317.0,
@@ -310,9 +308,7 @@ def main() -> int:
         for name, code in codes.items():
             data_dir = Path(tmp) / name
             config = Path(tmp) / f"{name}.yaml"
-            text = frugal_config(data_dir, up, args.workers if name == "frugal" else 1)
-            config.write_text(text + (args.frugal_extra + "\n" if name == "frugal" and args.frugal_extra else ""),
-                              encoding="utf-8")
+            config.write_text(frugal_config(data_dir, up, args.workers if name == "frugal" else 1), encoding="utf-8")
             port = free_port()
             process = stack.enter_context(served(
                 name, [frugal_bin, "serve", "--config", str(config), "--port", str(port), "--log-level", "warning"],

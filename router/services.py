@@ -142,8 +142,7 @@ def build_services(settings: Settings, *, load_classifier: bool = True) -> Servi
     backends = build_backends(settings, problems)
     estimator = EnergyEstimator(settings.resolved_energy())
     estimator.warm()
-    ledger: LedgerStore = Ledger.open(settings.resolved_ledger_url(),
-                                      sqlite_synchronous=settings.ledger.sqlite_synchronous)
+    ledger: LedgerStore = Ledger.open(settings.resolved_ledger_url())
     estimator.remember(ledger)
     ledger = SpooledLedger(ledger, settings.data_dir, write_timeout_s=settings.ledger.write_timeout_s,
                            spool=settings.ledger_spool)

@@ -75,9 +75,6 @@ class LedgerConfig(BaseModel):
     write_timeout_s: float = Field(
         default=2.0, gt=0, le=60, description="longest wait for the database to commit an answered request's row; "
         "after it the row goes to the fsync'd spool (or, with ledger_spool off, the request gets 503)")
-    sqlite_synchronous: Literal["full", "normal"] = Field(
-        default="full", description="SQLite ledger only: full fsyncs every commit (a row survives power loss); normal "
-        "survives the process's death (kill -9) but not the machine's, and answers ~0.5 ms sooner")
 
 
 class PolicyConfig(BaseModel):

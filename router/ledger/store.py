@@ -54,23 +54,12 @@ _SQLITE_CORRUPT = ("malformed", "not a database", "file is encrypted", "disk ima
 __all__ = ["CONNECT_TIMEOUT_S", "Ledger", "to_utc_naive"]
 
 
-SQLITE_SYNCHRONOUS = ("full", "normal")
-
-
-def _sqlite_pragmas(synchronous: str) -> Any:
-    """A connect hook: WAL, the ``synchronous`` level, a busy timeout.
-
-    WAL + FULL (the default): a commit survives power loss and OS crashes. WAL + NORMAL: it survives the
-    process's death (``kill -9``), not the machine's, and saves the fsync of every commit.
-    """
-    def connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
-        cursor.execute("PRAGMA busy_timeout=5000")
-        cursor.close()
-
-    return connect
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # WAL + FULL: a commit survives power loss, not only kill -9
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
 
 
 def _ledger_error(what: str, exc: SQLAlchemyError, database: str | None) -> LedgerUnavailableError:
@@ -99,7 +88,7 @@ class Ledger:
         self._rollup_upsert = self._build_rollup_upsert()
 
     @classmethod
-    def open(cls, url: str, *, sqlite_synchronous: str = "full") -> Ledger:
+    def open(cls, url: str) -> Ledger:
         """Connect to ``sqlite:///path`` or ``postgresql+psycopg://...``, creating and migrating the schema."""
         try:
             parsed = make_url(url)
@@ -115,9 +104,7 @@ class Ledger:
                 if parsed.database and parsed.database != ":memory:":
                     Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
                 engine = create_engine(parsed)
-                if sqlite_synchronous not in SQLITE_SYNCHRONOUS:
-                    raise LedgerUnavailableError(f"ledger.sqlite_synchronous must be one of {SQLITE_SYNCHRONOUS}")
-                event.listen(engine, "connect", _sqlite_pragmas(sqlite_synchronous))
+                event.listen(engine, "connect", _sqlite_pragmas)
             else:
                 given = set(parsed.query)
                 connect_args = {name: value for name, value in

@@ -142,16 +142,3 @@ def test_concurrent_writers_keep_rows_and_rollup_consistent(ledger: Ledger) -> N
         rolled = conn.execute(text("SELECT SUM(requests), SUM(escalations) FROM request_rollup")).one()
     assert len(list(ledger.rows())) == 240
     assert tuple(rolled) == (240, 240)
-
-
-@pytest.mark.parametrize(("level", "pragma"), [("full", 2), ("normal", 1)])
-def test_the_sqlite_synchronous_level_is_the_configured_one(tmp_path, level: str, pragma: int) -> None:
-    from sqlalchemy import text
-
-    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.sqlite3'}", sqlite_synchronous=level)
-    try:
-        with ledger.engine.connect() as conn:
-            assert conn.execute(text("PRAGMA synchronous")).scalar() == pragma
-            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-    finally:
-        ledger.close()
