@@ -197,9 +197,9 @@ class LiteLLMBackend(Backend):
                                 *self._tokens(target, request, text, usage_of(reply)))
 
     def _params(self, target: Target, request: CompletionRequest, key: str | None) -> dict[str, Any]:
+        """``litellm.acompletion``'s arguments: the same OpenAI request, with litellm's own options."""
         params: dict[str, Any] = {
-            "model": target.model,
-            "messages": chat_messages(request, max_passage_chars=self.options.max_passage_chars),
+            **self._body(target.model, request),
             "timeout": self.timeout_s,
             "num_retries": self.options.num_retries,
             "max_retries": 0,
@@ -210,12 +210,6 @@ class LiteLLMBackend(Backend):
             params["api_base"] = target.api_base
         if key:
             params["api_key"] = key
-        for name in ("max_tokens", "temperature", "top_p", "seed", "user"):
-            value = getattr(request, name)
-            if value is not None:
-                params[name] = value
-        if request.stop:
-            params["stop"] = list(request.stop)
         return params
 
     def _tokens(self, target: Target, request: CompletionRequest, text: str,
