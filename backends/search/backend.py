@@ -28,6 +28,12 @@ from router.core.errors import InvalidRequestError, TierUnavailableError
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "tantivy"
+#: A lookup whose CPU time (recent mean) is below this runs on the event loop: handing it to a worker thread
+#: costs more than it frees (the work holds the GIL anyway). ``bench/overload.py --baseline`` against the tree
+#: before (bench/results/search_inline.json): per-round ratios 1.21-1.49x the forced-search goodput at 8 clients
+#: and 1.14-1.28x at 64, on the demo index (0.7 ms of CPU a lookup). A slower index (a big corpus) goes
+#: back to a thread, so that a long lookup never stalls other requests.
+INLINE_BELOW_S = 0.002
 
 
 class SearchOptions(BaseModel):
@@ -53,6 +59,7 @@ class TantivyBackend(Backend):
         self._index = SearchIndex(self.index_dir)
         self._analyzer_local = threading.local()
         self._error: str | None = None
+        self._mean_cpu_s = 0.0  # recent mean CPU time of a lookup (``INLINE_BELOW_S``)
         try:
             self._index.open()
         except (FileNotFoundError, ValueError, OSError) as exc:
@@ -104,9 +111,16 @@ class TantivyBackend(Backend):
             evidence=answer.evidence(answer_span(question, answer.sentences)),
         )
 
+    def inline(self) -> bool:
+        """Whether the next lookup runs on the event loop (its recent CPU time is below ``INLINE_BELOW_S``)."""
+        return self._mean_cpu_s < INLINE_BELOW_S
+
     async def complete(self, request: CompletionRequest) -> Completion:
-        """Answer from the index in a worker thread; tokens are 0 because no model runs."""
-        return await asyncio.to_thread(self.answer, request)
+        """Answer from the index (on the event loop when lookups are quick, else in a worker thread); 0 tokens."""
+        completion = self.answer(request) if self.inline() else await asyncio.to_thread(self.answer, request)
+        if completion.cpu_seconds is not None:
+            self._mean_cpu_s = 0.9 * self._mean_cpu_s + 0.1 * completion.cpu_seconds
+        return completion
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         """Stream the answer line by line (sentences, then sources), then the final Completion."""

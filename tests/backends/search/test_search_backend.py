@@ -185,3 +185,29 @@ def test_registry_builds_the_backend_on_the_demo_index(tmp_path: Path) -> None:
     for question in ("What is Frugal?", "what is frugal"):  # a one-term FAQ heading: the heading rule
         answer = ask(backend, question)
         assert answer.sufficient and answer.text.startswith("Frugal is an open-source"), question
+
+
+def test_quick_lookups_run_on_the_event_loop_and_slow_ones_in_a_thread(backend: TantivyBackend,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread hop costs more than a sub-millisecond lookup frees (issue 23); a slow index must not stall the loop."""
+    from backends.search import backend as module
+
+    threads: list[int] = []
+    answer = backend.answer
+
+    def recording(request: CompletionRequest) -> object:
+        threads.append(threading.get_ident())
+        return answer(request)
+
+    monkeypatch.setattr(backend, "answer", recording)
+    request = CompletionRequest(messages=[Message("user", "When did the Berlin Wall fall?")])
+
+    async def ask() -> int:
+        await backend.complete(request)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(ask())
+    assert threads[-1] == loop_thread  # no slow lookup seen yet: on the event loop
+    monkeypatch.setattr(module, "INLINE_BELOW_S", 0.0)  # as if lookups were slow
+    loop_thread = asyncio.run(ask())
+    assert not backend.inline() and threads[-1] != loop_thread
