@@ -190,11 +190,10 @@ def test_a_tier_queues_what_it_can_serve_in_time_and_refuses_the_rest_at_once() 
     and kept work a slow tier could not (it timed out after waiting); the expected wait decides instead."""
     async def scenario() -> None:
         limiter = Limiter("search", 1, max_queue=256, max_wait_s=0.25)
-        async with limiter.slot():
-            await asyncio.sleep(0.1)  # one observed hold: ~0.1 s
-        blocker = asyncio.create_task(limiter.acquire())
-        await blocker
-        queued = [asyncio.create_task(limiter.acquire()) for _ in range(2)]  # expected waits ~0.1 and ~0.2 s
+        await limiter.acquire()
+        limiter.release(0.1)  # one observed hold of 0.1 s (given, not slept: the rule, not this machine's timing)
+        await limiter.acquire()  # the slot is taken again
+        queued = [asyncio.create_task(limiter.acquire()) for _ in range(2)]  # expected waits 0.1 and 0.2 s
         await asyncio.sleep(0)
         assert limiter.waiting == 2
         with pytest.raises(TierSaturatedError) as refused:  # a third would wait ~0.3 s > 0.25 s: refused at once
