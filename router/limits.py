@@ -9,8 +9,9 @@ wait; anything beyond is a ``TierSaturatedError`` (429) at once, whose ``Retry-A
 estimate. Refusing only work that cannot be done in time keeps goodput at the peak under overload:
 a refusal still costs parsing and a response, so refusing work the tier could have done is waste.
 In automatic routing a saturated cheap tier passes the request to the next tier instead
-(``limits.overflow: escalate``, the default) or answers 429 (``reject``). The global cap ``limits.max_in_flight`` bounds the chat requests the server works on at
-once, streams included until their last byte, and refuses the excess at once (no queue).
+(``limits.overflow: escalate``, the default) or answers 429 (``reject``). The global cap
+``limits.max_in_flight`` bounds the chat requests the server works on at once, streams included until
+their last byte, and refuses the excess at once (no queue).
 """
 
 from __future__ import annotations
