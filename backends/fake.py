@@ -4,7 +4,8 @@ Shipped in the package (like httpx's MockTransport) so tests and the gateway ben
 the whole pipeline without a model. ``insufficient_when`` makes it judge some answers insufficient,
 to exercise escalation; ``crash_when`` makes it raise as a buggy backend would; ``delay`` simulates
 backend latency and ``word_delay`` a slow stream; ``ready_when_exists`` holds ``start()`` (the start-up
-warm-up) until a file exists, as a model that is still loading.
+warm-up) until a file exists, as a model that is still loading; ``capabilities`` declares what it claims to
+honour (it honours nothing: it echoes), to exercise capability routing.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ class EchoBackend(Backend):
         delay: float = 0.0,
         word_delay: float = 0.0,
         ready_when_exists: str | None = None,
+        capabilities: list[str] | None = None,
     ) -> None:
         super().__init__(tier=tier, name=name)
+        self.declared = frozenset(capabilities or ())
         self.ready_when_exists = Path(ready_when_exists) if ready_when_exists else None
         self._started = self.ready_when_exists is None
         self.prefix = prefix
@@ -41,6 +44,10 @@ class EchoBackend(Backend):
         self.crash_when = crash_when
         self.delay = delay
         self.word_delay = word_delay
+
+    def capabilities(self) -> frozenset[str]:
+        """What it was told to claim."""
+        return self.declared
 
     def work_name(self) -> str:
         """Its name, as in its completions (never measured, so its work is priced by CPU time)."""
@@ -94,7 +101,8 @@ class EchoBackend(Backend):
 def build(config: Any, *, tier: Tier, data_dir: Path) -> EchoBackend:
     """Registry factory: the constructor's keyword arguments as options."""
     options = dict(getattr(config, "options", {}) or {})
-    valid = {"prefix", "insufficient_when", "crash_when", "delay", "word_delay", "name", "ready_when_exists"}
+    valid = {"prefix", "insufficient_when", "crash_when", "delay", "word_delay", "name", "ready_when_exists",
+             "capabilities"}
     unknown = set(options) - valid
     if unknown:
         raise ValueError(f"echo backend: unknown options {sorted(unknown)}; valid: {', '.join(sorted(valid))}")

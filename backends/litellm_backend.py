@@ -10,19 +10,7 @@ targets (a model string, or ``{model, api_base, api_key_env}``) tried in turn wh
 litellm is imported lazily, with ``LITELLM_LOCAL_MODEL_COST_MAP=True`` so it never fetches its price
 map from the network.
 
-How provider failures map onto ``router.core.errors`` (after the last fallback failed):
-
-    litellm exception                                   Frugal error
-    ContextWindowExceededError                          ContextLengthError     400
-    Timeout                                             BackendTimeoutError    504
-    RateLimitError                                      RateLimitError         429 (retry_after from Retry-After)
-    AuthenticationError, PermissionDeniedError          UpstreamError          502 naming api_key_env
-    NotFoundError, BadRequestError, UnprocessableEntity UpstreamError          502 naming model/api_base/options
-    APIConnectionError, ServiceUnavailable, BadGateway  TierUnavailableError   503 (cannot reach the tier;
-    or any error caused by a refused connection)                             litellm reports these as 500s)
-    InternalServerError, malformed answers, the rest    UpstreamError          502 (it answered, wrongly)
-
-A 503 means "the large tier is not there", which the dispatcher may answer by degrading to the small
+How provider failures map onto ``router.core.errors``: ``backends.litellm_errors``. A 503 means "the large tier is not there", which the dispatcher may answer by degrading to the small
 tier (``on_large_unavailable``); a 502 means it is there but answered badly, which an operator must
 look at. ``Completion.model`` is the target that actually answered; ``cpu_seconds`` is None (the work
 ran elsewhere); the large tier's answers are always sufficient, a small tier served through litellm
@@ -34,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -42,33 +29,37 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from backends.litellm_setup import LiteLLMOptions, Target, litellm_kind, retry_after_of
+from backends.litellm_errors import map_failure
+from backends.litellm_setup import (
+    PLACEHOLDER_KEY,
+    LiteLLMOptions,
+    Target,
+    scrub,
+    target_capabilities,
+)
 from backends.openai_fast import (
     FastClient,
-    UpstreamStatus,
+    as_dict,
     chunk_field,
-    classify,
+    extra_fields,
     fast_route,
     retryable,
     usage_of,
 )
-from backends.prompting import chat_messages
+from backends.prompting import chat_messages, served_messages
 from backends.sufficiency import judge_answer
 from router.core import Backend, Completion, CompletionRequest, Health, StreamEvent, TextDelta, Tier
+from router.core.capabilities import missing_message, param_of
 from router.core.errors import (
-    BackendTimeoutError,
-    ContextLengthError,
+    CapabilityError,
     FrugalError,
-    RateLimitError,
     TierUnavailableError,
     UpstreamError,
 )
+from router.core.types import merge_tool_call_deltas
 
 logger = logging.getLogger(__name__)
 
-PLACEHOLDER_KEY = "sk-no-key-required"
-_SECRET_ENV = re.compile(r"(?:API_KEY|_KEY|_TOKEN|_SECRET)$", re.IGNORECASE)
-_KEY_LIKE = re.compile(r"\b(?:sk|pk|key)-[A-Za-z0-9_\-]{12,}|(?<=Bearer )[A-Za-z0-9._\-]{12,}")
 TOKENS_ESTIMATED = "tokens_estimated"  # the provider sent no usage: litellm's tokenizer for the model counted them
 
 
@@ -93,12 +84,30 @@ class LiteLLMBackend(Backend):
         options: LiteLLMOptions,
         timeout_s: float = 60.0,
         name: str = "litellm",
+        target_capabilities: list[frozenset[str]] | None = None,
     ) -> None:
         super().__init__(tier=tier, name=name)
         self.targets = targets
+        self.target_capabilities = target_capabilities or [frozenset() for _ in targets]
         self.options = options
         self.timeout_s = timeout_s
         self._client = FastClient(timeout_s)  # the fast path's and the health probe's keep-alive client
+
+    def capabilities(self) -> frozenset[str]:
+        """What any of its targets honours; a request goes only to the targets that honour what it needs."""
+        return frozenset().union(*self.target_capabilities)
+
+    def applied_params(self) -> frozenset[str] | None:
+        """Every field reaches the upstream as the client sent it."""
+        return None
+
+    def _able(self, request: CompletionRequest) -> list[Target]:
+        """The targets that honour what the request needs, in order."""
+        able = [t for t, caps in zip(self.targets, self.target_capabilities, strict=True) if request.needs <= caps]
+        if not able:
+            raise CapabilityError(missing_message(request.needs - self.capabilities(), f"the {self.tier} tier"),
+                                  param=param_of(request.needs - self.capabilities()))
+        return able
 
     @property
     def configured(self) -> bool:
@@ -122,45 +131,12 @@ class LiteLLMBackend(Backend):
 
     def _scrub(self, text: str, key: str | None) -> str:
         """The text with every key litellm may have sent replaced by ``***``, cut to 400 characters."""
-        text = str(text)
-        secrets = {key, self.options.extra_params.get("api_key")}
-        # with no api_key_env, litellm reads the provider's own variable (OPENAI_API_KEY, ...)
-        secrets |= {value for name, value in os.environ.items() if _SECRET_ENV.search(name)}
-        for secret in sorted((s for s in secrets if isinstance(s, str) and len(s) >= 8 and s != PLACEHOLDER_KEY),
-                             key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return _KEY_LIKE.sub("***", text)[:400]
+        return scrub(text, {key, self.options.extra_params.get("api_key")})
 
     def map_error(self, exc: Exception, target: Target, key: str | None) -> FrugalError:
-        """Translate a litellm or fast-path failure into the Frugal error tree (see the module docstring)."""
+        """Translate a litellm or fast-path failure into the Frugal error tree (``backends.litellm_errors``)."""
         detail = self._scrub(getattr(exc, "message", None) or str(exc), key)
-        where = f"{self.tier} tier model {target.model}" + (f" at {target.api_base}" if target.api_base else "")
-        setting = f"{self.tier}.api_key_env ({target.api_key_env})" if target.api_key_env else "the provider's API key env var"
-        kind = classify(exc) or litellm_kind(exc, detail)
-        if kind == "context":
-            return ContextLengthError(f"the prompt does not fit the context window of {target.model}: {detail}",
-                                      param="messages")
-        if kind == "timeout":
-            return BackendTimeoutError(f"{where} did not answer within {self.timeout_s:g}s ({self.tier}.timeout_s)")
-        if kind == "rate_limit":
-            retry = exc.retry_after if isinstance(exc, UpstreamStatus) else retry_after_of(exc)
-            return RateLimitError(f"{where} is rate limited: {detail}", retry_after=retry)
-        if kind == "auth":
-            return UpstreamError(f"{where} rejected the API key; check {setting}: {detail}",
-                                 param=f"{self.tier}.api_key_env")
-        if kind == "not_found":
-            return UpstreamError(f"{where} was not found; check {self.tier}.model and {self.tier}.api_base: {detail}",
-                                 param=f"{self.tier}.model")
-        if kind == "bad_request":
-            return UpstreamError(f"{where} refused the request; check {self.tier}.model, {self.tier}.api_base and "
-                                 f"{self.tier}.options: {detail}", param=f"{self.tier}.model")
-        if kind == "unreachable":
-            return TierUnavailableError(f"cannot reach the {where}; check that it runs and {self.tier}.api_base: {detail}")
-        if kind == "malformed":
-            return UpstreamError(f"{where} sent a malformed answer: {detail}")
-        if kind == "server_error":
-            return UpstreamError(f"{where} failed with a server error: {detail}")
-        return UpstreamError(f"{where} answered with an error or an unreadable reply: {detail}")
+        return map_failure(exc, detail, tier=self.tier, target=target, timeout_s=self.timeout_s)
 
     def _fast_route(self, target: Target) -> tuple[str, str] | None:
         """The fast path's (URL, upstream model) for a target, or None when litellm must call it."""
@@ -169,13 +145,16 @@ class LiteLLMBackend(Backend):
         return fast_route(target.model, target.api_base)
 
     def _body(self, model: str, request: CompletionRequest) -> dict[str, Any]:
-        """The OpenAI chat request the fast path sends."""
+        """The OpenAI chat request sent upstream: the client's messages and fields as sent, grounded when needed."""
         body: dict[str, Any] = {
-            "model": model, "messages": chat_messages(request, max_passage_chars=self.options.max_passage_chars)}
-        for name in ("max_tokens", "temperature", "top_p", "seed", "user"):
+            **request.params, "model": model,
+            "messages": served_messages(request, max_passage_chars=self.options.max_passage_chars)}
+        for name in ("temperature", "top_p", "seed", "user"):
             value = getattr(request, name)
             if value is not None:
                 body[name] = value
+        if request.max_tokens is not None:
+            body[request.max_tokens_param] = request.max_tokens
         if request.stop:
             body["stop"] = list(request.stop)
         return body
@@ -193,8 +172,11 @@ class LiteLLMBackend(Backend):
                     raise
         choice = reply["choices"][0]
         text = choice["message"].get("content") or ""
-        return self._completion(request, target, text, choice.get("finish_reason"),
-                                *self._tokens(target, request, text, usage_of(reply)))
+        completion = self._completion(request, target, text, choice.get("finish_reason"),
+                                      *self._tokens(target, request, text, usage_of(reply)),
+                                      message_fields=extra_fields(choice["message"]))
+        completion.logprobs = choice.get("logprobs")
+        return completion
 
     def _params(self, target: Target, request: CompletionRequest, key: str | None) -> dict[str, Any]:
         """``litellm.acompletion``'s arguments: the same OpenAI request, with litellm's own options."""
@@ -203,7 +185,7 @@ class LiteLLMBackend(Backend):
             "timeout": self.timeout_s,
             "num_retries": self.options.num_retries,
             "max_retries": 0,
-            "drop_params": True,
+            "drop_params": True,  # sampling hints a provider lacks; capabilities were checked before (_able)
             **self.options.extra_params,
         }
         if target.api_base:
@@ -230,14 +212,19 @@ class LiteLLMBackend(Backend):
         return prompt, output, list(dict.fromkeys(flags))
 
     def _completion(self, request: CompletionRequest, target: Target, text: str, finish: str | None,
-                    prompt_tokens: int, completion_tokens: int, flags: list[str]) -> Completion:
-        if self.tier == "large" and not text.strip() and finish != "length":
+                    prompt_tokens: int, completion_tokens: int, flags: list[str],
+                    message_fields: dict[str, Any] | None = None) -> Completion:
+        fields = message_fields or {}
+        acted = bool(fields.get("tool_calls") or fields.get("function_call") or fields.get("refusal"))
+        if self.tier == "large" and not text.strip() and finish != "length" and not acted:
             raise UpstreamError(f"the {self.tier} tier model {target.model} returned no answer (finish_reason={finish})")
         completion = Completion(text=text, model=target.model, finish_reason=finish or "stop",
                                 prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                                 sources=[passage.source for passage in request.context],
-                                passages=list(request.context), flags=flags)
-        if self.tier != "large":
+                                passages=list(request.context), flags=flags, message_fields=dict(fields))
+        if acted:  # a tool call or a refusal is the upstream's answer as it is: nothing for a text gate to judge
+            completion.confidence = 1.0
+        elif self.tier != "large":
             threshold = self.options.min_confidence if request.min_confidence is None else request.min_confidence
             verdict = judge_answer(request.last_user_text(), text, min_confidence=threshold,
                                    hit_token_limit=finish == "length")
@@ -259,7 +246,8 @@ class LiteLLMBackend(Backend):
         """Ask each target in turn until one answers; raise the last target's mapped error."""
         self._check_configured()
         error: FrugalError | None = None
-        for target in self.targets:
+        targets = self._able(request)
+        for target in targets:
             key = None
             try:
                 key = self._key(target)
@@ -272,14 +260,17 @@ class LiteLLMBackend(Backend):
                 choice = response.choices[0]
                 text = choice.message.content or ""
                 usage = getattr(response, "usage", None)
-                return self._completion(request, target, text, choice.finish_reason,
-                                        *self._tokens(target, request, text, usage))
+                completion = self._completion(request, target, text, choice.finish_reason,
+                                              *self._tokens(target, request, text, usage),
+                                              message_fields=extra_fields(as_dict(choice.message)))
+                completion.logprobs = as_dict(getattr(choice, "logprobs", None))
+                return completion
             except FrugalError as exc:
                 error = exc
             except Exception as exc:  # noqa: BLE001 - every provider failure is mapped, none escapes raw
                 error = self.map_error(exc, target, key)  # not chained: the raw error may carry the key
             logger.warning("%s tier: %s failed (%s)%s", self.tier, target.model, type(error).__name__,
-                           "; trying the next fallback" if target is not self.targets[-1] else "")
+                           "; trying the next fallback" if target is not targets[-1] else "")
         assert error is not None
         raise error
 
@@ -302,13 +293,15 @@ class LiteLLMBackend(Backend):
         """Stream from the first target that starts answering; fall back only before the first delta."""
         self._check_configured()
         error: FrugalError | None = None
-        for target in self.targets:
+        for target in self._able(request):
             key = None
             started_output = False
             try:
                 key = self._key(target)
                 deadline = time.monotonic() + self.timeout_s + 5.0
                 pieces: list[str] = []
+                calls: list[dict[str, Any]] = []
+                fields: dict[str, Any] = {}
                 finish, usage = None, None
                 iterator = self._chunks(target, key, request).__aiter__()
                 while True:
@@ -321,15 +314,23 @@ class LiteLLMBackend(Backend):
                         break
                     usage = chunk_field(chunk, "usage") or usage
                     for choice in chunk_field(chunk, "choices") or []:
-                        content = chunk_field(chunk_field(choice, "delta") or {}, "content")
-                        if content:
+                        delta = as_dict(chunk_field(choice, "delta")) or {}
+                        content = delta.get("content")
+                        others = extra_fields(delta)
+                        logprobs = as_dict(chunk_field(choice, "logprobs"))
+                        if content or others or logprobs:
                             started_output = True
-                            pieces.append(content)
-                            yield TextDelta(content)
+                            pieces.append(content or "")
+                            merge_tool_call_deltas(calls, others.get("tool_calls") or [])
+                            fields.update({k: v for k, v in others.items() if k != "tool_calls"})
+                            yield TextDelta(content or "", others or None, logprobs)
                         finish = chunk_field(choice, "finish_reason") or finish
                 text = "".join(pieces)
+                if calls:
+                    fields["tool_calls"] = calls
                 yield self._completion(request, target, text, finish,
-                                       *self._tokens(target, request, text, usage_of({"usage": usage})))
+                                       *self._tokens(target, request, text, usage_of({"usage": usage})),
+                                       message_fields=fields)
                 return
             except FrugalError as exc:
                 error = exc
@@ -384,4 +385,5 @@ def build(config: Any, *, tier: Tier, data_dir: Path) -> LiteLLMBackend:
         raise ValueError(f"{tier}.options.fallbacks is set but {tier}.model is not; set the primary model first")
     if targets:
         warm_imports()
-    return LiteLLMBackend(tier=tier, targets=targets, options=options, timeout_s=config.timeout_s)
+    return LiteLLMBackend(tier=tier, targets=targets, options=options, timeout_s=config.timeout_s,
+                          target_capabilities=target_capabilities(targets, options, tier))

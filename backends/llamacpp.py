@@ -20,6 +20,8 @@ operators are in docs/MODELS.md; the choices that shape this module:
 - A request with a seed re-evaluates its whole prompt: a reused cached prefix changes the logits in
   the last bits, enough to change a sampled token.
 - Tokens: llama.cpp's usage; streamed answers (no usage from llama-cpp-python) use the tokenizer.
+- ``response_format`` is enforced with a grammar (``backends.llamacpp_params``, ``options.json_mode``); penalties are
+  applied; other OpenAI fields are not (``frugal.ignored_params`` lists them).
 - ``options.logprob_check`` measures the mean token logprob for ``backends.sufficiency``; it needs
   ``logits_all`` (n_ctx × vocabulary floats: ~400 MB for SmolLM2 at n_ctx 2048).
 """
@@ -37,6 +39,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from backends.llamacpp_params import APPLIED_PARAMS, extra_params, judge_json, wants_json
 from backends.llamacpp_setup import (
     DEFAULT_MAX_CONCURRENCY,
     LlamaCppOptions,
@@ -55,6 +58,7 @@ from router.core import (
     TextDelta,
     Tier,
 )
+from router.core.capabilities import JSON_OBJECT, JSON_SCHEMA
 from router.core.errors import (
     BackendTimeoutError,
     ContextLengthError,
@@ -64,7 +68,6 @@ from router.core.errors import (
 )
 
 logger = logging.getLogger(__name__)
-
 
 class LlamaCppBackend(Backend):
     """Answers with a local GGUF model through llama-cpp-python, judging its own answers."""
@@ -95,6 +98,14 @@ class LlamaCppBackend(Backend):
     def work_name(self) -> str:
         """The model's name: the key of its measured J per token in ``energy.work``."""
         return self.model_name
+
+    def capabilities(self) -> frozenset[str]:
+        """Both JSON formats, enforced by a grammar, when ``options.json_mode`` is on."""
+        return frozenset({JSON_OBJECT, JSON_SCHEMA}) if self.options.json_mode else frozenset()
+
+    def applied_params(self) -> frozenset[str]:
+        """The OpenAI fields beyond the common ones that this tier applies."""
+        return APPLIED_PARAMS
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -254,6 +265,7 @@ class LlamaCppBackend(Backend):
             "seed": None if request.seed is None else request.seed % 2**32,  # llama.cpp takes a uint32
             "stopping_criteria": llama_cpp.StoppingCriteriaList([keep_going_or_stop]),
         }
+        params.update(extra_params(request))
         if request.seed is not None:
             slot.llm.reset()  # reusing a cached prompt prefix changes the logits slightly: no reproducible seed
         if on_text is None:
@@ -279,13 +291,16 @@ class LlamaCppBackend(Backend):
 
     def _completion(self, request: CompletionRequest, run: GenerationRun) -> Completion:
         min_confidence = self.options.min_confidence if request.min_confidence is None else request.min_confidence
-        verdict = judge_answer(
-            request.last_user_text(),
-            run.text,
-            min_confidence=min_confidence,
-            mean_logprob=run.mean_logprob,
-            hit_token_limit=run.finish_reason == "length",
-        )
+        if wants_json(request):
+            verdict = judge_json(run.text, hit_token_limit=run.finish_reason == "length")
+        else:
+            verdict = judge_answer(
+                request.last_user_text(),
+                run.text,
+                min_confidence=min_confidence,
+                mean_logprob=run.mean_logprob,
+                hit_token_limit=run.finish_reason == "length",
+            )
         return Completion(
             text=run.text.strip(),
             model=self.model_name,

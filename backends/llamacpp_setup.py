@@ -41,6 +41,8 @@ class LlamaCppOptions(BaseModel):
     min_confidence: float = Field(default=DEFAULT_MIN_CONFIDENCE, ge=0, le=1, description="when the request sets none")
     logprob_check: bool = Field(default=False, description="use mean token logprob as confidence")
     max_passage_chars: int = Field(default=DEFAULT_MAX_PASSAGE_CHARS, ge=100)
+    json_mode: bool = Field(default=True, description="honour response_format json_object / json_schema by "
+                            "constraining output with a llama.cpp grammar (false: such requests skip this tier)")
 
     @field_validator("queue_timeout_s")
     @classmethod

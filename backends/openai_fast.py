@@ -193,3 +193,27 @@ def usage_of(reply: dict[str, Any]) -> Any:
     if isinstance(usage, dict):
         return SimpleNamespace(**usage)
     return usage
+
+
+#: Message and delta fields Frugal reads itself; every other field of an upstream answer is passed on unchanged.
+_READ_FIELDS = frozenset({"role", "content", "provider_specific_fields"})  # the last: litellm's own
+
+
+def extra_fields(message: Any) -> dict[str, Any]:
+    """An upstream message's or delta's fields other than role and content (tool calls, refusal …), non-null."""
+    if not isinstance(message, dict):
+        return {}
+    return {name: value for name, value in message.items() if name not in _READ_FIELDS and value not in (None, [], {})}
+
+
+def as_dict(value: Any) -> Any:
+    """A litellm response object as plain JSON data (dicts pass through)."""
+    if value is None or isinstance(value, dict):
+        return value
+    for method in ("model_dump", "dict", "to_dict"):
+        if hasattr(value, method):
+            try:
+                return getattr(value, method)()
+            except Exception:  # noqa: BLE001, S112 - try the next way of reading the object
+                continue
+    return value

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from router.core import CompletionRequest, Passage
 
@@ -52,6 +53,22 @@ def chat_messages(
     block = grounding_text(chosen, max_passage_chars=max_passage_chars)
     if messages and messages[0]["role"] == "system":
         messages[0] = {"role": "system", "content": f"{messages[0]['content']}\n\n{block}"}
+    else:
+        messages.insert(0, {"role": "system", "content": block})
+    return messages
+
+
+def served_messages(request: CompletionRequest, *, max_passage_chars: int = DEFAULT_MAX_PASSAGE_CHARS) -> list[Any]:
+    """The messages for an OpenAI-compatible upstream: the client's as sent (tool turns, content parts, names …),
+    with the request's passages grounded in the system message as ``chat_messages`` does."""
+    if request.raw_messages is None:
+        return chat_messages(request, max_passage_chars=max_passage_chars)
+    messages = [dict(m) for m in request.raw_messages]
+    if not request.context:
+        return messages
+    block = grounding_text(request.context, max_passage_chars=max_passage_chars)
+    if messages and messages[0].get("role") == "system" and isinstance(messages[0].get("content"), str):
+        messages[0]["content"] = f"{messages[0]['content']}\n\n{block}"
     else:
         messages.insert(0, {"role": "system", "content": block})
     return messages

@@ -51,7 +51,7 @@ class Decision:
     estimate: Estimate
     thresholds: Mapping[str, float]
     cpu_energy_wh: float = 0.0  # the CPU-time cross-check of ``estimate``
-    flag: str | None = None  # the policy's objective chose the tier (``router.core.policy.OBJECTIVE_ENERGY_FLAG``)
+    flags: tuple[str, ...] = ()  # what moved the tier off the thresholds' pick: ``objective:energy``, ``floor:<tier>``
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,8 @@ class Outcome:
     cpu_energy_wh: float = 0.0  # CPU time x watts of the local work: the cross-check column of the ledger
     decision_reason: str = ""
     degraded_budget: dict[str, float] | None = None  # the tokens and seconds a degraded answer was given
+    needs: list[str] = field(default_factory=list)  # the capabilities the request needed (``router.core.capabilities``)
+    ignored_params: list[str] = field(default_factory=list)  # fields the answering tier did not apply
 
     @property
     def escalations(self) -> int:
@@ -152,6 +154,10 @@ class Outcome:
             body["degraded_budget"] = dict(self.degraded_budget)
         if self.flags:
             body["flags"] = list(self.flags)
+        if self.needs:
+            body["needs"] = list(self.needs)
+        if self.ignored_params:
+            body["ignored_params"] = list(self.ignored_params)
         return body
 
     def headers(self) -> dict[str, str]:
@@ -293,7 +299,7 @@ class Accounting:
             route=final.tier, forced=routed.forced_tier is not None, scores=decision.scores, attempts=attempts,
             completion=final.completion, estimate=total, counterfactual=counterfactual,
             decision_ms=decision.decision_ms, degraded=degraded,
-            flags=[*total.flags, *([decision.flag] if decision.flag else [])],
+            flags=[*total.flags, *decision.flags],
             cpu_energy_wh=decision.cpu_energy_wh + sum(a.cpu_energy_wh or 0.0 for a in attempts),
             decision_reason=decision.reason, degraded_budget=budget,
         )

@@ -5,7 +5,9 @@ start, and walks the tiers (``router.tier_runner``, one per tier) until an answe
 tier is left. ``router.accounting`` estimates and renders, ``router.recording`` writes the ledger row.
 It yields events so that streaming and non-streaming requests share one code path: a tier that may
 still escalate answers in full first (its gate needs the whole answer); the last tier a request can
-reach streams live.
+reach streams live. A request goes only to tiers that honour what it needs (tools, a JSON format …,
+``router.core.capabilities``), and a new turn of a conversation never below the tier its previous answer
+needed (``router.stickiness``); both show in the decision's reason and flags (``floor:<tier>``).
 """
 
 from __future__ import annotations
@@ -18,9 +20,22 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from router.accounting import Accounting, Attempt, Decision, Outcome, RoutedRequest, StreamStarted
-from router.core import NEXT_TIER, TIERS, Completion, CompletionRequest, Message, Passage, TextDelta, Tier
+from router.capability_routing import CapabilityRouting
+from router.core import (
+    NEXT_TIER,
+    RANK,
+    TIERS,
+    Completion,
+    CompletionRequest,
+    Message,
+    Passage,
+    TextDelta,
+    Tier,
+)
+from router.core.capabilities import ordered
 from router.core.errors import (
     BackendTimeoutError,
+    CapableTierUnavailableError,
     FrugalError,
     RateLimitError,
     TierSaturatedError,
@@ -30,7 +45,9 @@ from router.core.errors import (
 from router.core.estimate import Estimate
 from router.core.policy import Decision as PolicyDecision
 from router.core.policy import Scored, policy_values
+from router.core.types import delta_fields
 from router.recording import RequestRecorder
+from router.stickiness import AnswerMemory, prior_turn
 
 if TYPE_CHECKING:
     from router.thresholds import ThresholdStore
@@ -99,6 +116,7 @@ class Dispatcher:
         search_escalates_to: Tier = "large",
         degraded_budget: DegradedBudget | None = None,
         unbuilt: Mapping[str, str] | None = None,
+        memory: AnswerMemory | None = None,
     ) -> None:
         self.classifier = classifier
         self.policy_factory = policy_factory
@@ -112,6 +130,8 @@ class Dispatcher:
         self.next_tier: dict[Tier, Tier | None] = {**NEXT_TIER, "search": search_escalates_to}
         self.degraded_budget = degraded_budget
         self.unbuilt = dict(unbuilt or {})  # tier -> why it has no runner (disabled, failed to build)
+        self.memory = memory  # None: conversations are not sticky (``policy.sticky_conversations: false``)
+        self.capability = CapabilityRouting(self.tiers, self.next_tier)
         self._policy_for: Mapping[str, float] | None = None
         self._policy_cache: Deciding | None = None
 
@@ -151,18 +171,43 @@ class Dispatcher:
             raise
 
     async def _decide(self, routed: RoutedRequest, thresholds: Mapping[str, float]) -> Decision:
+        needs = routed.completion_request.needs
         if routed.forced_tier is not None:
+            self.capability.check_forced(routed.forced_tier, needs)
             return Decision(routed.forced_tier, None, "forced by model name", 0.0, Estimate.zero(), thresholds)
+        self.capability.capable(needs)  # a 400 before any work when no configured tier can honour the request
         if self.classifier is None:
             raise TierUnavailableError("the classifier is not loaded; use a forced model (frugal-small …)")
+        messages = routed.completion_request.messages
         wall = time.perf_counter()
-        prediction, cpu_seconds = await asyncio.to_thread(self._classify, routed.completion_request.messages)
+        prediction, cpu_seconds = await asyncio.to_thread(self._classify, messages)
+        floor = self.memory.floor(messages) if self.memory is not None else None
+        if floor is None and self.memory is not None and getattr(prediction, "follow_up", False):
+            floor, seconds = await asyncio.to_thread(self._earlier_question_floor, messages, thresholds)
+            cpu_seconds += seconds
         decision_ms = (time.perf_counter() - wall) * 1000
         decided = self._policy(thresholds).decide(prediction, await self._expected_wh(routed.completion_request))
-        scores: dict[str, float] = {tier: float(prediction.scores[tier]) for tier in TIERS}
+        tier, reason = decided.tier, decided.reason
+        flags = [decided.flag] if decided.flag else []
+        if floor is not None and RANK[floor[0]] > RANK[tier]:
+            tier, reason = floor[0], f"{reason}; {floor[1]}: not below the {floor[0]} tier"
+            flags.append(f"floor:{tier}")
+        tier, reason, moved = self.capability.start(tier, needs, reason)
+        if moved:
+            flags.append(f"floor:{tier}")
+        scores: dict[str, float] = {name: float(prediction.scores[name]) for name in TIERS}
         estimate, cpu_energy_wh = self.accounting.deciding(cpu_seconds, getattr(self.classifier, "variant", "?"))
-        return Decision(decided.tier, scores, decided.reason, decision_ms, estimate, thresholds, cpu_energy_wh,
-                        decided.flag)
+        return Decision(tier, scores, reason, decision_ms, estimate, thresholds, cpu_energy_wh, tuple(flags))
+
+    def _earlier_question_floor(self, messages: list[Message],
+                                thresholds: Mapping[str, float]) -> tuple[tuple[Tier, str] | None, float]:
+        """For a follow-up to an answer not remembered: the tier its earlier question gets on its own (and CPU s)."""
+        prior = prior_turn(messages)
+        if prior is None or not prior.question.strip():
+            return None, 0.0
+        prediction, seconds = self._classify([Message(role="user", content=prior.question)])
+        tier = self._policy(thresholds).decide(prediction).tier
+        return (tier, f"a follow-up whose earlier question goes to the {tier} tier"), seconds
 
     async def _expected_wh(self, request: CompletionRequest) -> dict[str, float]:
         """Expected Wh of each tier that could answer now (for the policy's objective)."""
@@ -205,10 +250,11 @@ class Dispatcher:
         while tier is not None:
             state = await self._state(tier)
             if state != "ready":
-                tier, final, degraded = self._skip_unavailable(tier, forced, attempts, degraded, reason=state)
+                tier, final, degraded = self._skip_unavailable(tier, forced, attempts, degraded, reason=state,
+                                                               needs=routed.completion_request.needs)
                 continue
             runner = self.tiers[tier]
-            next_tier = None if degraded else self.next_tier[tier]
+            next_tier = None if degraded else self.capability.next_capable(tier, routed.completion_request.needs)
             can_escalate = not forced and next_tier is not None and len(attempts) < self.max_escalations
             request = self._request_for(routed, decision, tier, context)
             budget = self.degraded_budget if degraded else None
@@ -236,7 +282,8 @@ class Dispatcher:
                 if unavailable:
                     runner.mark_unavailable(f"the last request failed: {exc.message}")
                 tier, final, degraded = self._skip_unavailable(
-                    tier, forced, attempts, degraded, reason="unavailable" if unavailable else f"error: {exc.code}")
+                    tier, forced, attempts, degraded, reason="unavailable" if unavailable else f"error: {exc.code}",
+                    needs=routed.completion_request.needs)
                 if final is not None:
                     break
                 continue
@@ -266,11 +313,16 @@ class Dispatcher:
         if live and not streamed:
             yield self.accounting.stream_started(routed, decision, attempts, final.tier, degraded, partial=False,
                                                  escalations=max(0, len(attempts) - 1))
-            if final.completion.text:
-                yield TextDelta(final.completion.text)
+            if final.completion.text or final.completion.message_fields:
+                yield TextDelta(final.completion.text, delta_fields(final.completion.message_fields),
+                                final.completion.logprobs)
         outcome = self.accounting.outcome(routed, decision, attempts, final, degraded, created,
                                           budget=budget.to_dict() if budget is not None and final is attempts[-1]
                                           else None)
+        outcome.needs = ordered(routed.completion_request.needs)
+        outcome.ignored_params = self.capability.ignored_params(final.tier, routed.completion_request.params)
+        if self.memory is not None:
+            self.memory.remember(final.completion.text, "large" if degraded else final.tier)
         await self.recorder.answered(routed, outcome, latency_ms=(time.perf_counter() - started) * 1000)
         yield outcome
 
@@ -290,7 +342,8 @@ class Dispatcher:
         return transient and self.on_large_unavailable == "degrade"
 
     def _skip_unavailable(
-        self, tier: Tier, forced: bool, attempts: list[Attempt], degraded: str | None, reason: str = "unavailable"
+        self, tier: Tier, forced: bool, attempts: list[Attempt], degraded: str | None, reason: str = "unavailable",
+        needs: frozenset[str] = frozenset(),
     ) -> tuple[Tier | None, Attempt | None, str | None]:
         """Decide where an unavailable tier sends the request: (next tier, final attempt, degraded)."""
         if forced and reason == "warming":
@@ -300,7 +353,12 @@ class Dispatcher:
             raise TierUnavailableError(self._unavailable(tier), param="model")
         attempts.append(self.accounting.skipped(tier, reason))
         if tier != "large":
-            return NEXT_TIER[tier], None, degraded
+            following = self.capability.next_capable(tier, needs)
+            if following is None:
+                raise CapableTierUnavailableError(self._capable_down(tier, needs))
+            return following, None, degraded
+        if needs and not self.capability.honours("small", needs):
+            raise CapableTierUnavailableError(self._capable_down("large", needs))
         if self.on_large_unavailable != "degrade" or degraded:
             raise TierUnavailableError(self._unavailable("large") + "; or set on_large_unavailable: degrade to "
                                        "answer with the small tier")
@@ -313,6 +371,11 @@ class Dispatcher:
             raise TierWarmingError("the small tier is still loading its model (GET /healthz says 'warming') and "
                                    "the large tier is not available; retry in a few seconds")
         raise TierUnavailableError("neither the small nor the large tier is available; " + self._unavailable("large"))
+
+    def _capable_down(self, tier: Tier, needs: frozenset[str]) -> str:
+        """Why a request whose needs only unavailable tiers honour cannot be answered now."""
+        return f"the request needs {', '.join(ordered(needs))}, which no tier that is up can honour; " + \
+            self._unavailable(tier)
 
     def _unavailable(self, tier: Tier) -> str:
         """Why ``tier`` cannot answer: not configured (and how to configure it), or configured but down (and why)."""

@@ -105,8 +105,7 @@ def _failure_row(
         row.decision_ms = decision.decision_ms
         _fill_scores(row, decision.scores)
         row.apply_estimates(spent(decision, attempts), Estimate.zero())
-        if decision.flag:
-            row.flags.append(decision.flag)
+        row.flags.extend(decision.flags)
     return row
 
 

@@ -21,6 +21,7 @@ from router.core import TIERS, Backend
 from router.core.policy import all_specs
 from router.dispatcher import DISABLED, DegradedBudget, Dispatcher
 from router.settings import Settings, SettingsError
+from router.stickiness import AnswerMemory
 from router.thresholds import ThresholdStore
 from router.tier_runner import HealthMonitor, TierRunner
 
@@ -161,6 +162,7 @@ def build_services(settings: Settings, *, load_classifier: bool = True) -> Servi
         on_large_unavailable=settings.on_large_unavailable, overflow=limits.overflow,
         degraded_budget=DegradedBudget(settings.limits.degraded_max_tokens, settings.limits.degraded_timeout_s),
         unbuilt=problems,
+        memory=AnswerMemory(settings.policy.answer_memory) if settings.policy.sticky_conversations else None,
     )
     return Services(settings=settings, thresholds=thresholds, classifier=classifier, backends=backends,
                     estimator=estimator, ledger=ledger, metrics=metrics, dispatcher=dispatcher,

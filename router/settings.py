@@ -85,6 +85,11 @@ class PolicyConfig(BaseModel):
     objective: Literal["energy", "local-first"] = Field(
         default="energy", description="energy: the cheaper sufficient tier, so a request the small tier is expected "
         "to answer with more Wh than the large model goes large; local-first: stay local unless insufficient")
+    sticky_conversations: bool = Field(
+        default=True, description="a new turn never goes to a tier below the one the conversation's previous answer "
+        "needed (router.stickiness); false: every turn is routed on its own")
+    answer_memory: int = Field(default=100_000, ge=0, description="answers remembered per process for stickiness "
+                               "(a 16-byte hash and the tier each; 0: rely on re-classifying the earlier question)")
 
 
 class AuthConfig(BaseModel):

@@ -65,6 +65,11 @@ class TierRunner:
         """The backend's name, as attempts record it."""
         return self.backend.name
 
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What this tier honours beyond plain text (``router.core.capabilities``)."""
+        return self.backend.capabilities()
+
     async def health(self) -> Health:
         """The last known health; probed now only when nobody monitors this tier and the answer is stale."""
         if not self.monitored and time.monotonic() >= self._fresh_until:

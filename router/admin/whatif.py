@@ -46,7 +46,8 @@ ASSUMPTIONS: tuple[str, ...] = (
     ("proposed first tier = the routing thresholds applied to the logged scores (large if P(large) >= route.large, "
      "else search if P(search) >= route.search, else small); a request the energy objective moved from the small to "
      "the large tier (flag objective:energy: the small model was expected to cost more) goes large again whenever "
-     "the rule picks small"),
+     "the rule picks small; a request with a floor (flag floor:<tier>: it needed tools or a JSON format only that "
+     "tier honours, or its conversation's previous answer needed that tier) never goes below it"),
     "requests whose first tier does not change keep their logged figures",
     ("a request moving up to the large tier costs its counterfactual energy (the configured large model answering "
      "it) and is no longer an avoided large call"),

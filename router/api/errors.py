@@ -20,6 +20,9 @@ from router.core.errors import FrugalError, UnprocessableError
 
 log = logging.getLogger(__name__)
 
+#: The OpenAI endpoints Frugal answers (named in every 404 and 405).
+SUPPORTED_ENDPOINTS = ("POST /v1/chat/completions", "GET /v1/models")
+
 _HTTP_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                404: "not_found_error", 405: "invalid_request_error", 413: "invalid_request_error",
                429: "rate_limit_error"}
@@ -112,9 +115,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(validation_error(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        body = {"error": {"message": str(exc.detail), "type": _HTTP_TYPES.get(exc.status_code, "api_error"),
-                          "param": None, "code": None}}
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message, code = str(exc.detail), None
+        if exc.status_code in (404, 405):
+            message = (f"{request.method} {request.url.path}: {'no such endpoint' if exc.status_code == 404 else 'method not allowed'}. "
+                       f"Frugal serves the OpenAI endpoints {', '.join(SUPPORTED_ENDPOINTS)} (docs/API.md lists the "
+                       "others and why they are not served)")
+            code = "unknown_url" if exc.status_code == 404 else "method_not_allowed"
+        body = {"error": {"message": message, "type": _HTTP_TYPES.get(exc.status_code, "api_error"),
+                          "param": None, "code": code}}
         return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)

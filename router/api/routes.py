@@ -18,6 +18,7 @@ from router.api.errors import validation_error
 from router.api.exposure import public_health
 from router.api.schemas import ChatCompletionRequest, chunk_body, completion_body
 from router.core import CompletionRequest, TextDelta
+from router.core.capabilities import request_needs
 from router.core.errors import FrugalError, InvalidRequestError, PayloadTooLargeError, RequestTimeoutError
 from router.limits import Lease
 from router.models import model_names, resolve_model
@@ -73,7 +74,7 @@ def parse_chat_request(body: bytes, services: Any) -> ChatCompletionRequest:
     if not isinstance(payload, dict):
         raise InvalidRequestError("the request body must be a JSON object")
     try:
-        chat = ChatCompletionRequest.model_validate(payload)
+        chat = ChatCompletionRequest.from_payload(payload)
     except ValidationError as exc:
         raise validation_error(exc) from exc
     limits = services.settings.limits
@@ -115,11 +116,14 @@ def routed_request(chat: ChatCompletionRequest, services: Any, client_key_id: st
         _require_unicode(stop, f"stop.{index}")
     if chat.user is not None:
         _require_unicode(chat.user, "user")
-    if not any(m.role == "user" and m.content.strip() for m in messages):
+    if not any(m.role == "user" and (m.content.strip() or raw.has_media())
+               for m, raw in zip(messages, chat.messages, strict=True)):
         raise InvalidRequestError("the conversation needs at least one non-empty user message", param="messages")
     request = CompletionRequest(
         messages=messages, max_tokens=chat.wanted_tokens(), temperature=chat.temperature, top_p=chat.top_p,
-        stop=chat.stop_list(), seed=chat.seed, user=chat.user,
+        stop=chat.stop_list(), seed=chat.seed, user=chat.user, raw_messages=chat.raw_messages(),
+        params=chat.passthrough(), needs=request_needs(chat.raw_payload()),
+        max_tokens_param="max_completion_tokens" if chat.max_completion_tokens else "max_tokens",
     )
     request_id = f"chatcmpl-{uuid.uuid4().hex}"
     request.request_id = request_id
@@ -152,6 +156,7 @@ async def _chat(body: bytes, services: Any, client_key_id: str | None, lease: Le
     body_json = completion_body(
         request_id=outcome.request_id, created=outcome.created, model=chat.model, text=outcome.completion.text,
         finish_reason=outcome.completion.finish_reason, usage=outcome.usage(), frugal=outcome.frugal_object(),
+        message_fields=outcome.completion.message_fields, logprobs=outcome.completion.logprobs,
     )
     return JSONResponse(body_json, headers=outcome.headers())
 
@@ -199,8 +204,10 @@ async def _sse(events: AsyncIterator[Any], request_id: str, model: str, include_
     try:
         async for event in events:
             if isinstance(event, TextDelta):
+                delta = {"content": event.text} if event.text or not event.fields else {}
                 yield _sse_line(chunk_body(request_id=request_id, created=created, model=model,
-                                           delta={"content": event.text}, finish_reason=None))
+                                           delta={**delta, **(event.fields or {})}, finish_reason=None,
+                                           logprobs=event.logprobs))
             elif isinstance(event, Outcome):
                 frugal = event.frugal_object()
                 yield _sse_line(chunk_body(

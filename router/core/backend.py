@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from router.core.tiers import Tier
-from router.core.types import Completion, CompletionRequest, StreamEvent, TextDelta
+from router.core.types import Completion, CompletionRequest, StreamEvent, TextDelta, delta_fields
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,18 @@ class Backend(ABC):
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         """Yield text deltas, then the final ``Completion`` (whose text is the whole answer)."""
         completion = await self.complete(request)
-        if completion.text:
-            yield TextDelta(completion.text)
+        if completion.text or completion.message_fields:
+            yield TextDelta(completion.text, delta_fields(completion.message_fields), completion.logprobs)
         yield completion
+
+    def capabilities(self) -> frozenset[str]:
+        """What this backend honours beyond plain text (``router.core.capabilities``); the default: nothing."""
+        return frozenset()
+
+    def applied_params(self) -> frozenset[str] | None:
+        """The OpenAI fields beyond the common ones (messages, sampling, limits) this backend applies; None: it
+        passes every field to its upstream. Fields a tier does not apply are listed in ``frugal.ignored_params``."""
+        return frozenset()
 
     def work_name(self) -> str | None:
         """The name whose measured per-call and per-token energy prices this backend's local work (``energy.work``,

@@ -6,7 +6,8 @@ boundary with ``raise FrugalError(...) from exc``. The HTTP layer turns them int
 
     FrugalError                      500 api_error (never raised for bad input)
     ├── InvalidRequestError          400 invalid_request_error
-    │   └── ContextLengthError       400 invalid_request_error / context_length_exceeded
+    │   ├── ContextLengthError       400 invalid_request_error / context_length_exceeded
+    │   └── CapabilityError          400 invalid_request_error / capability_not_supported (no tier honours it)
     ├── AuthenticationError          401 authentication_error
     ├── PermissionDeniedError        403 permission_error
     ├── NotFoundError                404 not_found_error
@@ -18,7 +19,9 @@ boundary with ``raise FrugalError(...) from exc``. The HTTP layer turns them int
     │   └── TierSaturatedError       429 rate_limit_error / tier_saturated (Frugal's own limiter)
     ├── UpstreamError                502 upstream_error (provider auth/config/bad answer)
     ├── TierUnavailableError         503 service_unavailable (tier not configured or down)
-    │   └── TierWarmingError         503 service_unavailable / tier_warming (still loading; carries retry_after)
+    │   ├── TierWarmingError         503 service_unavailable / tier_warming (still loading; carries retry_after)
+    │   └── CapableTierUnavailableError  503 service_unavailable / capable_tier_unavailable (the tiers that
+    │                                    honour what the request needs are down)
     ├── LedgerUnavailableError       503 service_unavailable (the ledger cannot record)
     │   └── LedgerCorruptError       503 service_unavailable / ledger_corrupt (the database file is damaged)
     └── BackendTimeoutError          504 timeout (a backend took longer than its timeout)
@@ -65,6 +68,12 @@ class ContextLengthError(InvalidRequestError):
     """The prompt does not fit the model's context window."""
 
     default_code = "context_length_exceeded"
+
+
+class CapabilityError(InvalidRequestError):
+    """No configured tier honours what the request needs (tools, a JSON format …); the message says how to enable it."""
+
+    default_code = "capability_not_supported"
 
 
 class AuthenticationError(FrugalError):
@@ -163,6 +172,12 @@ class TierWarmingError(TierUnavailableError):
     def __init__(self, message: str, *, retry_after: float = 5.0, **kwargs: str | None) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.retry_after = retry_after
+
+
+class CapableTierUnavailableError(TierUnavailableError):
+    """The tiers that honour what the request needs are configured but down right now."""
+
+    default_code = "capable_tier_unavailable"
 
 
 class LedgerUnavailableError(FrugalError):

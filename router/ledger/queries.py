@@ -237,7 +237,8 @@ def replay_cells(engine: Engine, tables: LedgerTables, route_large: float, route
 
     The proposed first tier is ``Policy.decide``'s threshold rule in SQL, the thresholds bound as parameters; a
     request the energy objective sent from the small to the large tier (flag ``objective:energy``) goes large
-    again whenever the rule picks small.
+    again whenever the rule picks small; a request with a floor (``floor:<tier>``: what it needs, or its
+    conversation's previous answer, kept it off cheaper tiers) never goes below it.
     Excluded requests (forced, failed, unscored, no first tier) are counted in the same scan. The grouping is
     done over a subquery's plain columns: PostgreSQL would not match a GROUP BY expression whose bound
     parameters are rendered a second time. A short period goes through the created_at index; on SQLite a period
@@ -251,7 +252,8 @@ def replay_cells(engine: Engine, tables: LedgerTables, route_large: float, route
     kind = case((t.c.forced.is_(True), REPLAY_EXCLUDED[0]), (t.c.status >= 400, REPLAY_EXCLUDED[1]),
                 (~scored, REPLAY_EXCLUDED[2]), (t.c.first_tier.is_(None), REPLAY_EXCLUDED[3]), else_="replayed")
     proposed = case((t.c.score_large >= float(route_large), "large"),
-                    (t.c.score_search >= float(route_search), "search"),
+                    (t.c.flags.like('%"floor:large"%'), "large"),
+                    (and_(t.c.score_search >= float(route_search), ~t.c.flags.like('%"floor:small"%')), "search"),
                     (t.c.flags.like(f'%"{OBJECTIVE_ENERGY_FLAG}"%'), "large"), else_="small")
     inner = select(
         kind.label("kind"), func.coalesce(t.c.first_tier, literal(UNROUTED)).label("first_tier"),

@@ -22,8 +22,12 @@ CASES = [
     ("unknown role", {"model": "frugal-auto", "messages": [{"role": "wizard", "content": "hi"}]}, 422,
      "messages.0.role"),
     ("content wrong type", {"model": "frugal-auto", "messages": [{"role": "user", "content": 5}]}, 422, None),
-    ("image part", {"model": "frugal-auto", "messages": [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "http://x"}}]}]}, 400, "messages.0.content.0.type"),
+    ("image part no tier honours", {"model": "frugal-auto", "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "http://x"}}]}]}, 400, "messages"),
+    ("unknown part type", {"model": "frugal-auto", "messages": [{"role": "user", "content": [
+        {"type": "hologram", "text": "hi"}]}]}, 400, "messages.0.content.0.type"),
+    ("text part without text", {"model": "frugal-auto", "messages": [{"role": "user", "content": [
+        {"type": "text"}]}]}, 400, "messages.0.content.0.text"),
     ("no user message", {"model": "frugal-auto", "messages": [{"role": "system", "content": "be nice"}]}, 400,
      "messages"),
     ("blank user message", {"model": "frugal-auto", "messages": [{"role": "user", "content": "   "}]}, 400,
