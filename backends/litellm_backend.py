@@ -44,6 +44,7 @@ from backends.openai_fast import (
     extra_fields,
     fast_route,
     retryable,
+    usage_details,
     usage_of,
 )
 from backends.prompting import chat_messages, served_messages
@@ -175,7 +176,7 @@ class LiteLLMBackend(Backend):
         completion = self._completion(request, target, text, choice.get("finish_reason"),
                                       *self._tokens(target, request, text, usage_of(reply)),
                                       message_fields=extra_fields(choice["message"]))
-        completion.logprobs = choice.get("logprobs")
+        completion.logprobs, completion.usage_details = choice.get("logprobs"), usage_details(reply.get("usage"))
         return completion
 
     def _params(self, target: Target, request: CompletionRequest, key: str | None) -> dict[str, Any]:
@@ -264,6 +265,7 @@ class LiteLLMBackend(Backend):
                                               *self._tokens(target, request, text, usage),
                                               message_fields=extra_fields(as_dict(choice.message)))
                 completion.logprobs = as_dict(getattr(choice, "logprobs", None))
+                completion.usage_details = usage_details(usage)
                 return completion
             except FrugalError as exc:
                 error = exc
@@ -328,9 +330,11 @@ class LiteLLMBackend(Backend):
                 text = "".join(pieces)
                 if calls:
                     fields["tool_calls"] = calls
-                yield self._completion(request, target, text, finish,
-                                       *self._tokens(target, request, text, usage_of({"usage": usage})),
-                                       message_fields=fields)
+                completion = self._completion(request, target, text, finish,
+                                              *self._tokens(target, request, text, usage_of({"usage": usage})),
+                                              message_fields=fields)
+                completion.usage_details = usage_details(usage)
+                yield completion
                 return
             except FrugalError as exc:
                 error = exc

@@ -217,3 +217,12 @@ def as_dict(value: Any) -> Any:
             except Exception:  # noqa: BLE001, S112 - try the next way of reading the object
                 continue
     return value
+
+
+def usage_details(usage: Any) -> dict[str, Any]:
+    """An upstream usage block's fields beyond the three token counts (cached and reasoning token details …)."""
+    block = as_dict(usage)
+    if not isinstance(block, dict):
+        return {}
+    return {name: value for name, value in block.items()
+            if name not in ("prompt_tokens", "completion_tokens", "total_tokens") and value not in (None, {}, [])}

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from router.core import Completion, CompletionRequest, Tier
 from router.core.errors import FrugalError
@@ -125,10 +125,11 @@ class Outcome:
         """Energy the all-large counterfactual would have used beyond what this request used."""
         return self.counterfactual.energy_wh - self.estimate.energy_wh
 
-    def usage(self) -> dict[str, int]:
-        """OpenAI ``usage`` of the answer that was returned."""
+    def usage(self) -> dict[str, Any]:
+        """OpenAI ``usage`` of the answer that was returned (with the upstream's token details, unchanged)."""
         prompt, completion = self.completion.prompt_tokens, self.completion.completion_tokens
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+                **self.completion.usage_details}
 
     def frugal_object(self) -> dict[str, object]:
         """The ``frugal`` object of the response body."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from backends.registry import build_backend
 from router.auth import KeyChecker
 from router.core import TIERS, Backend
+from router.core.capabilities import ordered
 from router.core.policy import all_specs
 from router.dispatcher import DISABLED, DegradedBudget, Dispatcher
 from router.settings import Settings, SettingsError
@@ -65,7 +66,7 @@ class Services:
                 continue
             state = await runner.probe()  # fresh, and the routing sees the same answer
             tiers[tier] = {"ready": state.ready, "backend": runner.name, "detail": state.detail,
-                           "warming": state.warming}
+                           "warming": state.warming, "capabilities": ordered(runner.capabilities)}
         ready = [t for t, s in tiers.items() if s["ready"]]
         status = "ok" if len(ready) == len(TIERS) else ("degraded" if ready else "down")
         if any(s.get("warming") for s in tiers.values()):

@@ -53,8 +53,12 @@ class AnswerMemory:
         """The tier a remembered answer needed, or None."""
         if not answer.strip():
             return None
+        key = _key(answer)
         with self._lock:
-            return self._tiers.get(_key(answer))
+            tier = self._tiers.get(key)
+            if tier is not None:
+                self._tiers.move_to_end(key)  # a conversation still going on stays remembered
+            return tier
 
     def __len__(self) -> int:
         return len(self._tiers)

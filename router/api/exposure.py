@@ -55,7 +55,8 @@ class KeyGate:
 
 def public_health(report: dict[str, Any]) -> dict[str, Any]:
     """``Services.health()`` reduced to states and names: no details, so no paths, URLs or error texts."""
-    tiers = {tier: {key: state[key] for key in ("ready", "backend", "warming") if key in state}
+    tiers = {tier: {key: state[key] for key in ("ready", "backend", "warming", "capabilities")
+                   if key in state}
              for tier, state in report["tiers"].items()}
     ledger = report.get("ledger", {})
     return {"status": report["status"], "tiers": tiers, "classifier": {"ready": report["classifier"]["ready"]},

@@ -129,7 +129,7 @@ class ChatCompletionRequest(BaseModel):
 
 
 def completion_body(
-    *, request_id: str, created: int, model: str, text: str, finish_reason: str, usage: dict[str, int],
+    *, request_id: str, created: int, model: str, text: str, finish_reason: str, usage: dict[str, Any],
     frugal: dict[str, Any], message_fields: dict[str, Any] | None = None, logprobs: Any = None,
 ) -> dict[str, Any]:
     """A non-streaming ``chat.completion`` object with the ``frugal`` extension.
@@ -161,7 +161,7 @@ def completion_body(
 
 def chunk_body(
     *, request_id: str, created: int, model: str, delta: dict[str, Any], finish_reason: str | None,
-    usage: dict[str, int] | None = None, frugal: dict[str, Any] | None = None, empty_choices: bool = False,
+    usage: dict[str, Any] | None = None, frugal: dict[str, Any] | None = None, empty_choices: bool = False,
     logprobs: Any = None,
 ) -> dict[str, Any]:
     """One ``chat.completion.chunk`` object."""

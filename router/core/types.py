@@ -108,6 +108,7 @@ class Completion:
     flags: list[str] = field(default_factory=list)  # e.g. "tokens_estimated": no usage came with the answer
     message_fields: dict[str, Any] = field(default_factory=dict)  # the upstream message's other fields (tool_calls …)
     logprobs: Any = None  # the choice's logprobs as the upstream sent them
+    usage_details: dict[str, Any] = field(default_factory=dict)  # the upstream usage's other fields (token details)
 
 
 @dataclass(frozen=True)

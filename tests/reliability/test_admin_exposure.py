@@ -179,7 +179,7 @@ def test_healthz_shows_no_paths_to_anonymous_callers_and_all_to_the_admin(keyed:
         assert public.status_code == 200
         report = public.json()
         assert report["status"] == "ok" and report["tiers"]["search"] == {
-            "ready": True, "backend": "tantivy", "warming": False}
+            "ready": True, "backend": "tantivy", "warming": False, "capabilities": []}
         assert report["ledger"]["spooling"] is False and report["ledger"]["spooled_rows"] == 0
         assert set(report["ledger"]) <= {"status", "spooling", "spooled_rows", "stalled_s"}
         assert_no_paths(report, root)

@@ -121,7 +121,8 @@ def test_logprobs_come_back_from_the_tier_that_computes_them(sdk) -> None:
                                              top_logprobs=2, max_tokens=3)
     assert completion.model_extra["frugal"]["route"] == "large"
     tokens = completion.choices[0].logprobs.content
-    assert tokens and all(len(token.top_logprobs) == 2 and token.logprob <= 0 for token in tokens)
+    # llama-cpp-python's server lists the top 2 and, when it is not among them, the sampled token: as it sent them
+    assert tokens and all(len(token.top_logprobs) >= 2 and token.logprob <= 0 for token in tokens)
 
     streamed = [chunk.choices[0].logprobs for chunk in sdk.chat.completions.create(
         model="frugal-auto", messages=user("Say hello."), logprobs=True, top_logprobs=1, max_tokens=3, stream=True)
@@ -164,6 +165,7 @@ def test_every_field_reaches_the_upstream_unchanged(tmp_path: Path) -> None:
             sdk.chat.completions.create(model="frugal-large", messages=user("hi"), stream=True,
                                         response_format={"type": "json_object"}).close()
         assert completion.model_extra["frugal"]["route"] == "large"
+        assert completion.usage.prompt_tokens_details.cached_tokens == 2  # the upstream's usage details, unchanged
         sent = upstream.requests[0]["payload"]
         assert sent["messages"] == messages
         assert {name: sent.get(name) for name in fields} == fields

@@ -258,3 +258,17 @@ def test_stickiness_can_be_turned_off(tmp_path) -> None:
                                {"role": "assistant", "content": first.json()["choices"][0]["message"]["content"]},
                                *user("commit it")])
     assert second.json()["frugal"]["route"] == "small"
+
+
+def test_the_answer_memory_is_bounded_and_keyed_on_the_text_not_its_spacing() -> None:
+    from router.stickiness import AnswerMemory
+
+    memory = AnswerMemory(capacity=2)
+    memory.remember("first  answer\n", "large")
+    memory.remember("second answer", "small")
+    assert memory.tier_of("first answer") == "large"  # whitespace as a client may re-send it
+    memory.remember("third answer", "small")  # evicts the least recently used: "second"
+    assert memory.tier_of("second answer") is None and memory.tier_of("first answer") == "large"
+    assert len(memory) == 2
+    memory.remember("   ", "large")
+    assert len(memory) == 2
