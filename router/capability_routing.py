@@ -52,6 +52,18 @@ class CapabilityRouting:
                                   param=param_of(needs))
         return capable
 
+    @staticmethod
+    def only_choice(needs: frozenset[str], capable: list[Tier], question: str) -> tuple[Tier, str] | None:
+        """(tier, reason) when what the request needs leaves one tier, or it holds no text to classify (media only)."""
+        if not needs:
+            return None
+        names = ", ".join(ordered(needs))
+        if len(capable) == 1:
+            return capable[0], f"the request needs {names}, which only the {capable[0]} tier honours"
+        if not question.strip():
+            return capable[0], f"the request needs {names} and holds no text to classify: the cheapest tier that honours it"
+        return None
+
     def start(self, tier: Tier, needs: frozenset[str], reason: str) -> tuple[Tier, str, bool]:
         """The tier an automatic request starts on, its reason, and whether the rule moved it; 400 when none can."""
         if not needs:

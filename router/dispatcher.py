@@ -46,6 +46,7 @@ from router.core.estimate import Estimate
 from router.core.policy import Decision as PolicyDecision
 from router.core.policy import Scored, policy_values
 from router.core.types import delta_fields
+from router.limits import DegradedBudget
 from router.recording import RequestRecorder
 from router.stickiness import AnswerMemory, prior_turn
 
@@ -60,23 +61,6 @@ LARGE_CONFIGURE_HELP = (
     "configure it with FRUGAL_LARGE__MODEL (a litellm model string such as openai/gpt-4o-mini) and, for a "
     "self-hosted server, FRUGAL_LARGE__API_BASE"
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class DegradedBudget:
-    """What a degraded answer (the small tier standing in for the large one) may spend: tokens and seconds."""
-
-    max_tokens: int
-    timeout_s: float
-
-    def applied(self, request: CompletionRequest) -> CompletionRequest:
-        """``request`` with its ``max_tokens`` capped by the budget."""
-        wanted = request.max_tokens
-        return dataclasses.replace(request, max_tokens=min(wanted, self.max_tokens) if wanted else self.max_tokens)
-
-    def to_dict(self) -> dict[str, float]:
-        """The budget as ``frugal.degraded_budget`` states it."""
-        return {"max_tokens": self.max_tokens, "timeout_s": self.timeout_s}
 
 
 class Classifier(Protocol):
@@ -175,7 +159,10 @@ class Dispatcher:
         if routed.forced_tier is not None:
             self.capability.check_forced(routed.forced_tier, needs)
             return Decision(routed.forced_tier, None, "forced by model name", 0.0, Estimate.zero(), thresholds)
-        self.capability.capable(needs)  # a 400 before any work when no configured tier can honour the request
+        capable = self.capability.capable(needs)  # a 400 before any work when no configured tier can honour it
+        only = self.capability.only_choice(needs, capable, routed.completion_request.last_user_text())
+        if only is not None:
+            return Decision(only[0], None, only[1], 0.0, Estimate.zero(), thresholds, 0.0, (f"floor:{only[0]}",))
         if self.classifier is None:
             raise TierUnavailableError("the classifier is not loaded; use a forced model (frugal-small …)")
         messages = routed.completion_request.messages

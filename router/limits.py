@@ -17,12 +17,14 @@ their last byte, and refuses the excess at once (no queue).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+from router.core import CompletionRequest
 from router.core.errors import RateLimitError, TierSaturatedError
 
 MAX_RETRY_AFTER_S = 60.0
@@ -194,3 +196,20 @@ class Limits:
         """A server-wide slot for one chat request, or a 429 ``RateLimitError`` at once."""
         await self.server.acquire()
         return Lease(self.server)
+
+
+@dataclasses.dataclass(frozen=True)
+class DegradedBudget:
+    """What a degraded answer (the small tier standing in for the large one) may spend: tokens and seconds."""
+
+    max_tokens: int
+    timeout_s: float
+
+    def applied(self, request: CompletionRequest) -> CompletionRequest:
+        """``request`` with its ``max_tokens`` capped by the budget."""
+        wanted = request.max_tokens
+        return dataclasses.replace(request, max_tokens=min(wanted, self.max_tokens) if wanted else self.max_tokens)
+
+    def to_dict(self) -> dict[str, float]:
+        """The budget as ``frugal.degraded_budget`` states it."""
+        return {"max_tokens": self.max_tokens, "timeout_s": self.timeout_s}

@@ -20,7 +20,8 @@ from router.auth import KeyChecker
 from router.core import TIERS, Backend
 from router.core.capabilities import ordered
 from router.core.policy import all_specs
-from router.dispatcher import DISABLED, DegradedBudget, Dispatcher
+from router.dispatcher import DISABLED, Dispatcher
+from router.limits import DegradedBudget
 from router.settings import Settings, SettingsError
 from router.stickiness import AnswerMemory
 from router.thresholds import ThresholdStore

@@ -73,14 +73,16 @@ def test_tools_skip_the_tiers_that_cannot_call_them(everything_to_search) -> Non
     assert tools.status_code == 200 and body["frugal"]["route"] == "large"
     assert body["frugal"]["needs"] == ["tools"]
     assert "floor:large" in body["frugal"]["flags"]
-    assert "needs tools, which the search tier cannot honour" in body["frugal"]["decision_reason"]
+    assert body["frugal"]["decision_reason"] == "the request needs tools, which only the large tier honours"
     assert [a["tier"] for a in body["frugal"]["attempts"]] == ["large"]  # never tried, so never answered, lower
 
 
 def test_json_mode_goes_to_the_cheapest_tier_that_enforces_it(everything_to_search) -> None:
     response = post(everything_to_search, user("List two colours as JSON."), response_format=JSON_OBJECT)
-    assert response.json()["frugal"]["route"] == "small"
-    assert response.json()["frugal"]["needs"] == ["json_object"]
+    frugal = response.json()["frugal"]
+    assert frugal["route"] == "small" and frugal["needs"] == ["json_object"]
+    assert "which the search tier cannot honour: sent to the small tier" in frugal["decision_reason"]
+    assert frugal["scores"] is not None  # two tiers could: the classifier still chose between them
 
 
 def test_a_tool_result_turn_goes_to_a_tier_that_carries_tools(everything_to_search) -> None:
@@ -131,7 +133,11 @@ def test_images_go_to_a_tier_that_declares_them(tmp_path) -> None:
         response = post(client, [{"role": "user", "content": [
             {"type": "text", "text": "What is in this picture?"},
             {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}])
+        image_only = post(client, [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}])
     assert response.status_code == 200 and response.json()["frugal"]["route"] == "large"
+    assert "only the large tier honours" in response.json()["frugal"]["decision_reason"]
+    assert image_only.status_code == 200 and image_only.json()["frugal"]["route"] == "large"
 
 
 def test_when_the_only_capable_tier_is_down_the_answer_is_a_503_not_a_degraded_200(tmp_path) -> None:
