@@ -25,7 +25,7 @@ def test_a_loading_tier_says_warming_and_requests_go_around_it(tmp_path: Path) -
         assert health.status_code == 503
         assert health.json()["status"] == "warming"
         assert health.json()["tiers"]["small"] == {"ready": False, "backend": "echo", "detail": "warming up",
-                                                   "warming": True}
+                                                   "warming": True, "capabilities": []}
         assert health.json()["tiers"]["large"]["ready"] and not health.json()["tiers"]["large"]["warming"]
 
         forced = httpx.post(f"{server.url}/v1/chat/completions", json={"model": "frugal-small", **ASK})
