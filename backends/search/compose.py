@@ -3,8 +3,9 @@
 Retrieval ranks passages with BM25 over text and title. Within the top passages every sentence is
 scored by the IDF-weighted share of the question's terms it contains (its passage title counts as
 context, since a sentence says "it" where the question names the subject), with a small prior for
-the passage's rank. The best sentence, plus the following sentence when the best one is short, is the
-answer; the features measured on the way feed the gate (``gate.py``).
+the passage's rank. The best sentence, plus the following sentence when the best one is short, or the
+runner-up when it scores within ``RUNNER_UP_MARGIN`` of the best (the two are too close to tell which one
+answers), is the answer; the features measured on the way feed the gate (``gate.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from router.core import Evidence, Passage, Source
 
 RANK_PRIOR = 0.08
 SHORT_SENTENCE_WORDS = 12
+#: A runner-up sentence scoring within this share of the best is returned with it: either may hold the answer.
+RUNNER_UP_MARGIN = 0.05
 #: With ``exclude``, passages retrieved beyond ``top_k`` so that ``top_k`` remain after the exclusion.
 EXCLUDE_HEADROOM = 120
 
@@ -58,6 +61,7 @@ class Answer:
     bigram_coverage: float = 0.0  # share of the question's adjacent term pairs adjacent in the sentence
     numbers_stated: float = 1.0  # share of the question's numbers the answer's passage states (1: none asked)
     names_stated: float = 1.0  # share of the question's capitalised words (not its first) in the passage or title
+    sentence_margin: float = 1.0  # (best - runner-up sentence score) / best: how clearly one sentence wins
     sources: list[Source] = field(default_factory=list)
 
     @property
@@ -145,6 +149,7 @@ def compose(analyzer: Any, index: Any, searcher: Any, question: str, *, top_k: i
         return answer
     top_score = hits[0].score or 1.0
     best: tuple[float, int, int, list[str], float, float] | None = None
+    second: tuple[float, int, int, list[str]] = (0.0, -1, -1, [])
     for rank, hit in enumerate(hits):
         title_tokens = set(analyzer.analyze(hit.title))
         sentences = split_sentences(hit.text)
@@ -154,12 +159,23 @@ def compose(analyzer: Any, index: Any, searcher: Any, question: str, *, top_k: i
             context = _coverage(terms, tokens | title_tokens)
             score = context + 0.5 * own + RANK_PRIOR * hit.score / top_score
             if best is None or score > best[0]:
+                if best is not None:
+                    second = best[:4]
                 best = (score, rank, position, sentences, own, context)
+            elif score > second[0]:
+                second = (score, rank, position, sentences)
     assert best is not None
-    _, rank, position, sentences, own, context = best
+    best_score, rank, position, sentences, own, context = best
+    margin = (best_score - second[0]) / best_score if best_score > 0 else 0.0
     chosen = [sentences[position]]
+    cited = [hits[rank].source()]
     if len(chosen[0].split()) < SHORT_SENTENCE_WORDS and position + 1 < len(sentences):
         chosen.append(sentences[position + 1])
+    elif margin < RUNNER_UP_MARGIN and second[1] >= 0 and second[3][second[2]] != chosen[0]:
+        runner_up = second[3][second[2]]
+        chosen = [runner_up, chosen[0]] if second[1] == rank and second[2] < position else [chosen[0], runner_up]
+        if second[1] != rank:
+            cited.append(hits[second[1]].source())
     hit = hits[rank]
     answer.sentences = chosen
     answer.best_hit = rank
@@ -169,12 +185,13 @@ def compose(analyzer: Any, index: Any, searcher: Any, question: str, *, top_k: i
     chosen_tokens = analyzer.analyze(" ".join(chosen))
     answer.specific_coverage, answer.rarest_missing = _specific(
         terms, set(analyzer.analyze(hit.title)), set(chosen_tokens))
+    answer.sentence_margin = margin
     asked = _bigrams(analyzer.analyze(question[:2000]))
     answer.bigram_coverage = len(asked & _bigrams(chosen_tokens)) / len(asked) if asked else 0.0
     haystack = f"{hit.title} {hit.text}".lower()
     answer.numbers_stated = _stated(_NUMBER.findall(question[:2000]), haystack)
     answer.names_stated = _stated(_NAME.findall(question[:2000].strip()), haystack)
-    answer.sources = [hit.source()]
+    answer.sources = list(dict.fromkeys(cited))
     return answer
 
 

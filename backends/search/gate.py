@@ -17,6 +17,8 @@ from what predicts correctness on SQuAD (see docs/SEARCH.md and bench/search.py)
   asked fact), the rarest question term missing, the question's word pairs found as pairs, the passage's
   coverage, and whether the passage states the question's numbers and capitalised names (a question about
   1941 is not answered by a passage about 1928).
+- how clearly the best sentence beat the runner-up, and whether the answer has two sentences (a runner-up
+  that scored within ``compose.RUNNER_UP_MARGIN`` of the best is returned with it).
 
 A logistic model turns them into a score, compared with the admin threshold ``search.min_confidence``.
 It was fitted on answerable questions *and* on questions the index cannot answer (their gold passage or
@@ -41,13 +43,13 @@ DEFAULT_MIN_CONFIDENCE = 0.65
 
 # Logistic-regression weights (sklearn, C=1, balanced classes) fitted by ``bench/search_gate.py --fit`` on the
 # SQuAD v1.1 dev questions of the 24 articles with an even position in sorted title order and their negatives
-# (17,476 rows, 3,946 positive), evaluated on the other 24 articles and on NQ-open; order as in ``features``:
+# (17,463 rows, 4,179 positive), evaluated on the other 24 articles and on NQ-open; order as in ``features``:
 # context coverage, sentence coverage, BM25 margin, sqrt(margin), best sentence from the top passage, question
 # length (terms / 10, capped at 1), answer-type match, specific coverage, rarest missing term, word-pair
-# coverage, passage coverage, numbers stated, names stated.
-WEIGHTS = (4.068, -0.605, 0.491, 2.174, 0.355, 1.877, 0.259, 1.59, 0.587, 2.039, 1.657, 2.529, 1.988)
-BIAS = -11.688
-N_FEATURES = 13
+# coverage, passage coverage, numbers stated, names stated, sentence margin, two sentences.
+WEIGHTS = (2.949, -0.485, 0.365, 1.545, 0.325, 1.588, 0.143, 1.499, 0.38, 1.969, 2.301, 2.318, 1.925, 1.102, 0.098)
+BIAS = -10.697
+N_FEATURES = 15
 HEADING_MATCH_CONFIDENCE = 0.95
 
 
@@ -89,7 +91,7 @@ def answer_span(question: str, sentences: list[str]) -> str | None:
     """The words that answer a when/how-many question (a number, a date) or a who question (a name); else None.
 
     Named only when the answer offers exactly one candidate the question does not already hold: on held-out SQuAD
-    articles the rule names a span for 8.6 % of accepted answers, 81 % of them right (``bench/search_gate.py``);
+    articles the rule names a span for 8.3 % of accepted answers, 80 % of them right (``bench/search_gate.py``);
     picking the nearest of several candidates named 24 % at 63 %, too often wrong to show.
     """
     text = " ".join(sentences)
@@ -125,6 +127,8 @@ def features(answer: Answer) -> list[float]:
         answer.passage_coverage,
         answer.numbers_stated,
         answer.names_stated,
+        answer.sentence_margin,
+        min(len(answer.sentences) - 1, 1),
     ]
 
 

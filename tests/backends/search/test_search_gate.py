@@ -108,3 +108,44 @@ def test_the_backend_returns_the_sentence_with_its_passage_and_span(backend: Tan
     body = evidence.to_dict()
     assert body["span"] == "9 November 1989" and body["sentences"] == evidence.sentences
     assert body["passage"]["title"] == "Berlin Wall" and body["passage"]["url"] == "https://example.org/berlin-wall"
+
+
+def _index_of(tmp_path: Path, documents: dict[str, str]) -> tuple[object, object]:
+    paths = []
+    for name, text in documents.items():
+        path = tmp_path / f"{name}.md"
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+    ingest_paths(tmp_path / "index", paths, progress=False)
+    return SearchIndex(tmp_path / "index").searcher()
+
+
+def test_two_sentences_too_close_to_tell_apart_are_both_returned_in_passage_order(tmp_path: Path) -> None:
+    index, searcher = _index_of(tmp_path, {"bridge": (
+        "# Harbour\n\nThe Blue Bridge was opened in 1901 by the mayor of the old harbour town. "
+        "The Blue Bridge was opened again in 1950 after the long repairs of the war years. "
+        "Fishing boats still moor under its arches every morning.\n")})
+    answer = compose(make_analyzer(), index, searcher, "When was the Blue Bridge opened?")
+    assert answer.sentence_margin < 0.05
+    assert [s.split(" in ")[1][:4] for s in answer.sentences] == ["1901", "1950"]  # both, in the passage's order
+    assert features(answer)[-1] == 1.0
+
+
+def test_a_clear_winner_is_returned_alone_and_a_runner_up_elsewhere_is_cited(tmp_path: Path) -> None:
+    index, searcher = _index_of(tmp_path, {
+        "bridge": "# Blue Bridge\n\nThe Blue Bridge over the river was opened in 1901 by the mayor of the town.\n"
+                  "Fishing boats still moor under its arches every single morning of the year.\n",
+        "ferry": "# Ferry\n\nBefore any bridge was opened, a ferry crossed the river twice an hour for a penny.\n"})
+    analyzer = make_analyzer()
+    clear = compose(analyzer, index, searcher, "When was the Blue Bridge over the river opened by the mayor?")
+    assert len(clear.sentences) == 1 and "1901" in clear.sentences[0] and clear.sentence_margin >= 0.05
+    assert [s.title for s in clear.sources] == ["Blue Bridge"]
+
+
+def test_a_runner_up_from_another_passage_is_cited_with_it(tmp_path: Path) -> None:
+    index, searcher = _index_of(tmp_path, {
+        "a": "# Keeper notes A\n\nThe old lighthouse keeper was paid in salt.\n",
+        "b": "# Keeper notes B\n\nThe old lighthouse keeper was paid in fish.\n"})
+    answer = compose(make_analyzer(), index, searcher, "What was the old lighthouse keeper paid in?")
+    assert len(answer.sentences) == 2 and {s.rsplit(" ", 1)[1] for s in answer.sentences} == {"salt.", "fish."}
+    assert sorted(s.title for s in answer.sources) == ["Keeper notes A", "Keeper notes B"]
