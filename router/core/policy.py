@@ -61,7 +61,7 @@ POLICY_THRESHOLDS: dict[str, ThresholdSpec] = {
 #: The tier gates' thresholds: below its ``min_confidence`` a tier's answer escalates.
 GATE_THRESHOLDS: tuple[ThresholdSpec, ...] = (
     ThresholdSpec(
-        "search.min_confidence", 0.65, 0.0, 1.0,
+        "search.min_confidence", 0.72, 0.0, 1.0,
         "search answers with a retrieval confidence below this escalate to the next tier",
     ),
     ThresholdSpec(

@@ -10,8 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from router.cli import app
+from router.core.policy import GATE_THRESHOLDS
 from router.ledger.store import Ledger
 from tests.admin.conftest import DEFAULT_LARGE, app_client, scored_row, wait_for
+
+SEARCH_GATE_DEFAULT = next(spec.default for spec in GATE_THRESHOLDS if spec.name == "search.min_confidence")
 
 runner = CliRunner()
 
@@ -58,7 +61,7 @@ def test_thresholds_set_show_history_and_a_running_server_picks_it_up(make_setti
         assert out["changes"]["route.large"] == {"old": DEFAULT_LARGE, "new": 0.3}
         wait_for(lambda: client.get("/admin/thresholds").json()["thresholds"]["route.large"]["value"] == 0.3, timeout=3)
     shown = json.loads(invoke("thresholds", "show", "--data-dir", data).stdout)
-    assert shown["route.large"]["value"] == 0.3 and shown["search.min_confidence"]["value"] == 0.65
+    assert shown["route.large"]["value"] == 0.3 and shown["search.min_confidence"]["value"] == SEARCH_GATE_DEFAULT
     bad = runner.invoke(app, ["thresholds", "set", "route.large=0.4", "nope=1", "--reason", "x", "--data-dir", data])
     assert bad.exit_code == 2 and "unknown threshold 'nope'" in bad.output and "route.search [0.0, 1.0]" in bad.output
     assert runner.invoke(app, ["thresholds", "set", "route.large", "--reason", "x", "--data-dir", data]).exit_code == 2

@@ -149,3 +149,10 @@ def test_a_runner_up_from_another_passage_is_cited_with_it(tmp_path: Path) -> No
     answer = compose(make_analyzer(), index, searcher, "What was the old lighthouse keeper paid in?")
     assert len(answer.sentences) == 2 and {s.rsplit(" ", 1)[1] for s in answer.sentences} == {"salt.", "fish."}
     assert sorted(s.title for s in answer.sources) == ["Keeper notes A", "Keeper notes B"]
+
+
+def test_the_admin_default_is_the_gate_default() -> None:
+    from router.core.policy import GATE_THRESHOLDS
+
+    admin = next(spec.default for spec in GATE_THRESHOLDS if spec.name == "search.min_confidence")
+    assert admin == DEFAULT_MIN_CONFIDENCE
