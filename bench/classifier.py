@@ -37,9 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from classifiers.config import ClassifierConfig, shipped_model_dir
-from classifiers.datasets import dataset_of, summarise
+from classifiers.datasets import OUTCOMES_FILE, dataset_of, summarise, text_key
 from classifiers.encoders import Encoder, SentenceTransformerEncoder, StaticEncoder, cpu_has_bf16
-from classifiers.evaluation import routing_metrics
+from classifiers.evaluation import apgr, quality_retained, routing_metrics
 from classifiers.head import fit_head, fit_temperature
 from classifiers.model import STATIC_DIR, load_classifier, read_manifest, without_search
 from classifiers.onnx_runtime import onnx_runtime_available
@@ -215,6 +215,48 @@ def latency(
             "runtime": runtime if variant == "minilm" else "numpy", "decisions": decisions}
 
 
+#: ``route.large`` values swept for the quality curve (PGR against the large tier's share) and its average, APGR.
+QUALITY_SWEEP = tuple(round(i / 100, 2) for i in range(0, 101, 2))
+
+
+def outcome_records(path: Path | None) -> dict[tuple[str, str], dict[str, Any]]:
+    """The judged ``bench/outcomes.py`` records by (source, text key); none without a file."""
+    if path is None or not path.exists():
+        return {}
+    with path.open(encoding="utf-8") as handle:
+        records = [json.loads(line) for line in handle if line.strip()]
+    return {(r["source"], r["key"]): r for r in records if r.get("judged")}
+
+
+def quality(rows: list[dict], pooled_idx: list[int], pooled: np.ndarray,
+            records: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any] | None:
+    """Cross-source routing judged on outcomes: quality retained at the default policy, PGR sweep and APGR.
+
+    Also the routing metrics against the outcome labels of the same rows (the cheapest tier that was right).
+    """
+    at = [(k, records.get((rows[i]["source"], text_key(rows[i]["text"])))) for k, i in enumerate(pooled_idx)]
+    at = [(k, r) for k, r in at if r is not None]
+    if not at:
+        return None
+    proba = pooled[[k for k, _ in at]]
+    outcomes = [r for _, r in at]
+    default = decide(proba, Policy())
+    curve = []
+    for value in QUALITY_SWEEP:
+        point = quality_retained(outcomes, decide(proba, Policy({"route.large": value})))
+        curve.append({"route.large": value, "large_share": point["large_share"], "pgr": point["pgr"],
+                      "accuracy": point["accuracy"]})
+    by_source: dict[str, Any] = {}
+    for source in sorted({r["source"] for r in outcomes}):
+        mine = [j for j, r in enumerate(outcomes) if r["source"] == source]
+        by_source[source] = quality_retained([outcomes[j] for j in mine], [default[j] for j in mine])
+    return {
+        "rows": len(outcomes), "default_policy": quality_retained(outcomes, default), "per_source": by_source,
+        "apgr": apgr([(p["large_share"], p["pgr"]) for p in curve if p["pgr"] is not None]), "curve": curve,
+        "outcome_labels": routing_metrics([r["outcome_tier"] for r in outcomes], default),
+    }
+
+
 def classifier_has_lexicon(manifest: dict, variant: str) -> bool:
     """Whether the shipped head of a variant carries a lexical block."""
     return bool(manifest["variants"][variant].get("lexical_terms"))
@@ -243,8 +285,9 @@ def run_variant(variant: str, rows: list[dict], views: list, args: argparse.Name
     result["seed_holdout"]["sweep"] = seed_sweep
 
     # (b) cross-source: hold out each public source entirely
-    per_source, pooled_truth, pooled_proba, pooled_sources = {}, [], [], []
+    per_source, pooled_truth, pooled_proba, pooled_sources, pooled_idx = {}, [], [], [], []
     for source, train_idx, test_idx in cross_source(rows):
+        pooled_idx += [int(i) for i in test_idx]
         proba = fit_predict(inputs, labels, train_idx, test_idx, views, c=c, seed=args.seed,
                             lexical_weight=weight)
         truth = [labels[i] for i in test_idx]
@@ -269,6 +312,7 @@ def run_variant(variant: str, rows: list[dict], views: list, args: argparse.Name
         "sources": sorted({pooled_sources[i] for i in previous}),
         **routing_metrics([pooled_truth[i] for i in previous], decide(pooled[previous], policy)),
     }
+    result["cross_source"]["quality"] = quality(rows, pooled_idx, pooled, args.outcome_records)
     result["recommended"] = recommend(seed_sweep, pooled_sweep, tolerance=100.0 * UNDER_WEIGHT / len(test))
     sample = [r["text"] for r in random.Random(args.seed).sample(rows, min(args.latency_n, len(rows)))]
     timed = latency(variant, args.model_dir, sample)
@@ -303,17 +347,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="refit heads with this lexical weight (0: embedding and surface features only); "
                              "default: the shipped manifest's; latency is always the shipped model's")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--outcomes", type=Path, default=OUTCOMES_FILE if OUTCOMES_FILE.exists() else None,
+                        help="bench/outcomes.py records: they relabel the rows they cover and score the routing "
+                             "on outcomes (default: the shipped classifiers/data/labels/outcomes.jsonl)")
+    parser.add_argument("--judgement-only", action="store_true",
+                        help="train on judgement labels only (the outcomes still score the routing)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "classifier.json")
     args = parser.parse_args(argv)
+    args.outcome_records = outcome_records(args.outcomes)
     if not args.shared_data.is_dir():
         parser.error(f"public data folder not found: {args.shared_data} (pass --shared-data)")
     manifest = read_manifest(args.model_dir)
-    rows, _ = load_training_rows(args.seed_dir, args.shared_data, seed=args.seed, cap=args.cap)
+    rows, label_stats = load_training_rows(args.seed_dir, args.shared_data, seed=args.seed, cap=args.cap,
+                                           outcomes=None if args.judgement_only else args.outcomes)
     views = [row_view(row) for row in rows]
     results: dict[str, Any] = {
         "command": "python bench/classifier.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "host": {"python": platform.python_version(), "machine": platform.machine()},
-        "rows": len(rows), "by_source": summarise(rows), "seed": args.seed,
+        "rows": len(rows), "by_source": summarise(rows), "seed": args.seed, "labels": label_stats,
+        "outcomes": str(args.outcomes) if args.outcomes else None, "judgement_only": args.judgement_only,
         "default_thresholds": {k: s.default for k, s in POLICY_THRESHOLDS.items()},
         "under_weight": UNDER_WEIGHT,
         "variants": {},
@@ -327,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:
                           "seed_holdout": {k: summary["seed_holdout"][k] for k in ("accuracy", "under_routing",
                                                                                    "kept_off_large")},
                           "cross_source": {k: summary["cross_source"]["pooled"][k] for k in (
-                              "accuracy", "under_routing", "kept_off_large")}}), file=sys.stderr)
+                              "accuracy", "under_routing", "kept_off_large")},
+                          "quality": {k: v for k, v in (summary["cross_source"]["quality"] or {}).items()
+                                      if k in ("default_policy", "apgr")}}), file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)

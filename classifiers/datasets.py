@@ -10,6 +10,7 @@ Rows are dicts: ``text``, ``tier``, ``source``, optional ``kind``/``lang``, and 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import logging
 import random
@@ -28,6 +29,8 @@ DEFAULT_CAP = 300
 OVERRIDES_FILE = "overrides.jsonl"
 #: Our reviewed per-item tier labels of public sets that need a judgement (MT-Bench, Self-Instruct, Dolly).
 LABELS_DIR = Path(__file__).resolve().parent / "data" / "labels"
+#: Outcome labels measured by ``bench/outcomes.py``: per training row, the cheapest tier that was right.
+OUTCOMES_FILE = LABELS_DIR / "outcomes.jsonl"
 
 
 def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -273,6 +276,38 @@ def load_public(
         for tier_rows in by_tier.values():
             rows.extend(rng.sample(tier_rows, cap) if len(tier_rows) > cap else tier_rows)
     return rows
+
+
+def text_key(text: str) -> str:
+    """The key an outcome record joins its training row by: sha256 of the row's text, 16 hex digits."""
+    return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()[:16]
+
+
+def load_outcomes(path: Path) -> dict[tuple[str, str], str]:
+    """Outcome labels by (source, text key) from a ``bench/outcomes.py`` file (records without one are skipped)."""
+    if not path.exists():
+        raise UnprocessableError(f"outcomes file not found: {path}")
+    labels: dict[tuple[str, str], str] = {}
+    for number, item in _jsonl(path):
+        tier = item.get("outcome_tier")
+        if not item.get("judged", True) or tier not in TIERS or not item.get("source") or not item.get("key"):
+            log.warning("skipping outcome line %s:%d without a judged tier", path.name, number)
+            continue
+        labels[(str(item["source"]), str(item["key"]))] = tier
+    return labels
+
+
+def apply_outcomes(rows: list[Row], outcomes: dict[tuple[str, str], str]) -> int:
+    """Relabel rows that have an outcome (their judgement label is kept as ``judgement_tier``); how many changed."""
+    changed = 0
+    for row in rows:
+        tier = outcomes.get((row.get("source", ""), text_key(row["text"])))
+        if tier is None:
+            continue
+        row["judgement_tier"], row["label_from"] = row["tier"], "outcome"
+        changed += tier != row["tier"]
+        row["tier"] = tier
+    return changed
 
 
 def summarise(rows: list[Row]) -> dict[str, dict[str, int]]:

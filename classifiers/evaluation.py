@@ -7,8 +7,9 @@ large tier) is where the savings come from. Accuracy and the confusion matrix te
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -72,8 +73,15 @@ def _messages(row: dict[str, Any]) -> list[Message]:
     return [Message(role="user", content=text)]
 
 
-def evaluate(classifier: Classifier, policy: Policy, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Route every row one at a time (as the server does) and report the routing metrics."""
+def evaluate(
+    classifier: Classifier, policy: Policy, rows: Sequence[dict[str, Any]],
+    outcomes: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Route every row one at a time (as the server does) and report the routing metrics.
+
+    With ``outcomes`` (``bench/outcomes.py`` records by text key), the rows that have one are also scored on
+    what the tiers got right: ``quality`` (``quality_retained``).
+    """
     if not rows:
         raise UnprocessableError("no rows to evaluate")
     truth, decided, latencies = [], [], []
@@ -87,6 +95,13 @@ def evaluate(classifier: Classifier, policy: Policy, rows: Sequence[dict[str, An
         truth.append(row["tier"])
         decided.append(decision.tier)
     metrics = routing_metrics(truth, decided, latencies)
+    if outcomes is not None:
+        from classifiers.datasets import text_key
+
+        measured = [(outcomes.get(text_key(row.get("text", row.get("prompt", "")))), tier)
+                    for row, tier in zip(rows, decided, strict=True)]
+        matched = [(record, tier) for record, tier in measured if record is not None]
+        metrics["quality"] = quality_retained([r for r, _ in matched], [t for _, t in matched]) if matched else None
     metrics["variant"] = classifier.variant
     metrics["thresholds"] = dict(policy.thresholds)
     return metrics
@@ -97,3 +112,52 @@ def classify_line(classifier: Classifier, policy: Policy, text: str) -> dict[str
     prediction = classifier.predict([Message(role="user", content=text)])
     decision = policy.decide(prediction)
     return {"tier": decision.tier, "scores": {tier: round(prediction.scores[tier], 6) for tier in TIERS}}
+
+
+def served_correct(outcome: Mapping[str, Any], first: str) -> tuple[bool, bool]:
+    """(right, answered by the large tier) for a prompt first routed to ``first``, from its measured outcome.
+
+    A search or small answer its gate accepts is served as it is; one it rejects escalates to the large tier
+    (``search_escalates_to: large``), whose answer is assumed right: there is no large model to check offline.
+    """
+    if first == "large":
+        return True, True
+    result = outcome.get(first)
+    if not result:
+        raise UnprocessableError(f"the outcome record has no {first} result")
+    return (bool(result["correct"]), False) if result["accepted"] else (True, True)
+
+
+def quality_retained(outcomes: Sequence[Mapping[str, Any]], decided: Sequence[str]) -> dict[str, Any]:
+    """Right answers under a routing against all-small and all-large, and the performance gap recovered (PGR).
+
+    ``outcomes`` are ``bench/outcomes.py`` records (both cheap tiers' acceptance and verdict per prompt),
+    ``decided`` the first tier the routing picked for each. All-small serves every small answer as it is
+    (``frugal-small``); all-large is assumed right throughout. PGR = (routing − all-small) / (all-large −
+    all-small): 1 is the large tier's quality, 0 the small tier's (RouteLLM's measure).
+    """
+    if len(outcomes) != len(decided) or not outcomes:
+        raise UnprocessableError("quality_retained needs one decision per outcome record, and at least one")
+    served = [served_correct(o, tier) for o, tier in zip(outcomes, decided, strict=True)]
+    right = sum(ok for ok, _ in served) / len(served)
+    weak = sum(bool(o["small"]["correct"]) for o in outcomes) / len(outcomes)
+    return {
+        "n": len(served), "accuracy": round(right, 4), "all_small_accuracy": round(weak, 4),
+        "all_large_accuracy": 1.0, "all_large_assumed": True,
+        "pgr": round((right - weak) / (1.0 - weak), 4) if weak < 1.0 else None,
+        "large_share": round(sum(large for _, large in served) / len(served), 4),
+    }
+
+
+def apgr(points: Sequence[tuple[float, float]]) -> float:
+    """Average PGR over the large tier's share of requests, 0 to 1: the area under PGR(share).
+
+    ``points`` are (large share, PGR) pairs from a threshold sweep; the curve is closed with (0, 0), the small
+    tier alone, and (1, 1), the large tier alone, and where two points share a large share the better PGR counts.
+    """
+    best: dict[float, float] = {0.0: 0.0, 1.0: 1.0}
+    for share, pgr in points:
+        best[share] = max(best.get(share, pgr), pgr)
+    curve = sorted(best.items())
+    area = sum((x1 - x0) * (y0 + y1) / 2 for (x0, y0), (x1, y1) in itertools.pairwise(curve))
+    return round(area, 4)

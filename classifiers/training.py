@@ -20,7 +20,15 @@ import numpy as np
 
 from classifiers.config import MINILM_ID
 from classifiers.conversation import ConversationView, conversation_view
-from classifiers.datasets import DEFAULT_CAP, Row, load_public, load_seed, summarise
+from classifiers.datasets import (
+    DEFAULT_CAP,
+    Row,
+    apply_outcomes,
+    load_outcomes,
+    load_public,
+    load_seed,
+    summarise,
+)
 from classifiers.distill import DEFAULT_DIMS, distill_static
 from classifiers.encoders import (
     STATIC_TABLE,
@@ -129,12 +137,21 @@ def build_encoder(
 
 def load_training_rows(
     seed_dir: Path, shared_data_dir: Path | None, *, seed: int, cap: int = DEFAULT_CAP,
-    sources: list[str] | None = None,
+    sources: list[str] | None = None, outcomes: Path | None = None,
 ) -> tuple[list[Row], dict[str, int]]:
-    """Seed rows plus capped public rows (``shared_data_dir=None`` trains on the seed set alone)."""
+    """Seed rows plus capped public rows (``shared_data_dir=None`` trains on the seed set alone).
+
+    With ``outcomes`` (a ``bench/outcomes.py`` file), public rows that have an outcome take it as their label;
+    ``seed_stats`` then also counts them (``outcome_rows``) and the labels they changed (``outcome_changed``).
+    """
     rows, seed_stats = load_seed(seed_dir)
     if shared_data_dir is not None:
-        rows += load_public(shared_data_dir, seed=seed, cap=cap, sources=sources)
+        public = load_public(shared_data_dir, seed=seed, cap=cap, sources=sources)
+        if outcomes is not None:
+            changed = apply_outcomes(public, load_outcomes(outcomes))
+            seed_stats = {**seed_stats, "outcome_rows": sum(1 for r in public if r.get("label_from") == "outcome"),
+                          "outcome_changed": changed}
+        rows += public
     return rows, seed_stats
 
 
@@ -149,16 +166,19 @@ def train(
     static_from: Path | None = None,
     cap: int = DEFAULT_CAP,
     sources: list[str] | None = None,
+    outcomes: Path | None = None,
 ) -> dict[str, Any]:
     """Train every variant (or one), write the model into ``out_dir`` and return its manifest.
 
-    ``static_from`` reuses an already distilled static table instead of distilling again.
+    ``static_from`` reuses an already distilled static table instead of distilling again; ``outcomes``
+    relabels the public rows that have an outcome (``load_training_rows``).
     """
     variants = list(VARIANTS) if variant is None else [variant]
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise UnprocessableError(f"unknown classifier variant {unknown}; valid: {list(VARIANTS)}")
-    rows, seed_stats = load_training_rows(seed_dir, shared_data_dir, seed=seed, cap=cap, sources=sources)
+    rows, seed_stats = load_training_rows(seed_dir, shared_data_dir, seed=seed, cap=cap, sources=sources,
+                                          outcomes=outcomes)
     views = [row_view(row) for row in rows]
     labels = [row["tier"] for row in rows]
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -169,7 +189,7 @@ def train(
         "features": list(FEATURE_NAMES),
         "seed": seed,
         "data": {"rows": len(rows), "by_source": summarise(rows), "seed_set": seed_stats, "cap": cap,
-                 "sources": sources or "all"},
+                 "sources": sources or "all", "outcomes": outcomes.name if outcomes is not None else None},
         "variants": {},
         "default_policy": dict(policy.thresholds),
         "created_with": "classifiers.training.train",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -56,6 +57,10 @@ def train(
     variant: Annotated[str | None, typer.Option(help="train one variant only: static or minilm")] = None,
     static_from: Annotated[Path | None, typer.Option(help="reuse this distilled static table")] = None,
     seed_only: Annotated[bool, typer.Option(help="train on the seed set alone (no public sets)")] = False,
+    outcomes: Annotated[Path | None, typer.Option(
+        help="outcome labels (bench/outcomes.py) that relabel the rows they cover; default: the shipped "
+             "classifiers/data/labels/outcomes.jsonl")] = None,
+    judgement_only: Annotated[bool, typer.Option(help="ignore outcome labels: judgement labels only")] = False,
 ) -> None:
     """Train the tier classifier (seeded, reproducible) and write it without pickle."""
     from classifiers.training import train as run_training
@@ -63,11 +68,13 @@ def train(
 
     prepare_environment()
     from classifiers.config import shipped_model_dir
+    from classifiers.datasets import OUTCOMES_FILE
 
+    shipped = OUTCOMES_FILE if OUTCOMES_FILE.exists() else None
     try:
         manifest = run_training(seed_dir=seed_dir, shared_data_dir=None if seed_only else shared_data,
                                 out_dir=out or shipped_model_dir(), seed=seed, encoder=encoder, variant=variant,
-                                static_from=static_from)
+                                static_from=static_from, outcomes=None if judgement_only else outcomes or shipped)
     except (FrugalError, FileNotFoundError) as exc:
         fail(exc)
     echo_json(manifest)
@@ -77,6 +84,9 @@ def evaluate(
     data: Annotated[Path, typer.Option("--data", help="JSONL with `text` and `tier` per line (e.g. "
                                        "config/labelled.example.jsonl, which no training data holds)")],
     config: ConfigOpt = None, data_dir: DataDirOpt = None,
+    outcomes: Annotated[Path | None, typer.Option(
+        help="bench/outcomes.py records: rows they cover are also scored on what the tiers got right "
+             "(quality: accuracy under the routing vs all-small and all-large, PGR)")] = None,
 ) -> None:
     """Evaluate the classifier and policy on labelled data; print JSON metrics."""
     from classifiers import load_classifier
@@ -91,6 +101,16 @@ def evaluate(
         rows = labelled_rows(data)
         classifier = load_classifier(settings.classifier)
         policy = Policy(policy_values(live_thresholds(settings, ThresholdStore(all_specs(), settings.thresholds))))
-        echo_json(run_eval(classifier, policy, rows))
+        measured = None
+        if outcomes is not None:
+            if not outcomes.exists():
+                raise FrugalError(f"outcomes file not found: {outcomes}")
+            try:
+                records = [json.loads(line) for line in outcomes.read_text(encoding="utf-8").splitlines() if line.strip()]
+            except ValueError as exc:
+                raise FrugalError(f"{outcomes}: not JSON lines ({exc})") from exc
+            measured = {r["key"]: r for r in records if isinstance(r, dict) and r.get("judged") and r.get("key")
+                        and r.get("small") and r.get("search")}
+        echo_json(run_eval(classifier, policy, rows, measured))
     except FrugalError as exc:
         fail(exc)
