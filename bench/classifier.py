@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from classifiers.config import ClassifierConfig, shipped_model_dir
-from classifiers.datasets import OUTCOMES_FILE, dataset_of, summarise, text_key
+from classifiers.datasets import OUTCOMES_FILE, dataset_of, summarise, text_key, training_label
 from classifiers.encoders import Encoder, SentenceTransformerEncoder, StaticEncoder, cpu_has_bf16
 from classifiers.evaluation import apgr, quality_retained, routing_metrics
 from classifiers.head import fit_head, fit_temperature
@@ -232,7 +232,7 @@ def quality(rows: list[dict], pooled_idx: list[int], pooled: np.ndarray,
             records: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any] | None:
     """Cross-source routing judged on outcomes: quality retained at the default policy, PGR sweep and APGR.
 
-    Also the routing metrics against the outcome labels of the same rows (the cheapest tier that was right).
+    Also the routing metrics against the outcome labels of the same rows (``training_label``).
     """
     at = [(k, records.get((rows[i]["source"], text_key(rows[i]["text"])))) for k, i in enumerate(pooled_idx)]
     at = [(k, r) for k, r in at if r is not None]
@@ -253,7 +253,7 @@ def quality(rows: list[dict], pooled_idx: list[int], pooled: np.ndarray,
     return {
         "rows": len(outcomes), "default_policy": quality_retained(outcomes, default), "per_source": by_source,
         "apgr": apgr([(p["large_share"], p["pgr"]) for p in curve if p["pgr"] is not None]), "curve": curve,
-        "outcome_labels": routing_metrics([r["outcome_tier"] for r in outcomes], default),
+        "outcome_labels": routing_metrics([training_label(r) or r["outcome_tier"] for r in outcomes], default),
     }
 
 

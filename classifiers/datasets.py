@@ -283,17 +283,39 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()[:16]
 
 
+def training_label(record: dict[str, Any]) -> str | None:
+    """The tier a measured prompt should be routed to first, from its ``bench/outcomes.py`` record.
+
+    For a request we judged a model's job (``small`` or ``large``): ``small`` when the small tier's gate accepted
+    a right answer, else ``large``. A lookup (judgement ``search``) keeps ``search``: whether the index holds the
+    answer, and whether the gate takes a near miss, depend on the operator's index, not on the wording the
+    classifier sees, and a rejection escalates at no loss of quality. Trained on our benchmark index, "search
+    failed here" taught the classifier that "What is the capital of Japan?" needs the large tier.
+    """
+    tier = record.get("outcome_tier")
+    judged = record.get("judgement_tier")
+    if not record.get("judged", True) or tier not in TIERS or judged not in TIERS:
+        return None
+    if judged == "search":
+        return "search"
+    small = record.get("small") or {}
+    return "small" if small.get("accepted") and small.get("correct") else "large"
+
+
 def load_outcomes(path: Path) -> dict[tuple[str, str], str]:
-    """Outcome labels by (source, text key) from a ``bench/outcomes.py`` file (records without one are skipped)."""
+    """Training labels by (source, text key) from a ``bench/outcomes.py`` file (``training_label``)."""
     if not path.exists():
         raise UnprocessableError(f"outcomes file not found: {path}")
     labels: dict[tuple[str, str], str] = {}
-    for number, item in _jsonl(path):
-        tier = item.get("outcome_tier")
-        if not item.get("judged", True) or tier not in TIERS or not item.get("source") or not item.get("key"):
-            log.warning("skipping outcome line %s:%d without a judged tier", path.name, number)
+    skipped = 0
+    for _, item in _jsonl(path):
+        tier = training_label(item) if isinstance(item, dict) else None
+        if tier is None or not item.get("source") or not item.get("key"):
+            skipped += 1  # not judged (no reference could tell): the judgement label stands
             continue
         labels[(str(item["source"]), str(item["key"]))] = tier
+    if skipped:
+        log.info("%s: %d records without a judged tier keep their judgement labels", path.name, skipped)
     return labels
 
 

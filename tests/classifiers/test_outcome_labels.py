@@ -30,12 +30,23 @@ def write(path: Path, lines: list[Any]) -> Path:
 
 def test_outcomes_load_only_judged_records_with_a_tier(tmp_path: Path) -> None:
     path = write(tmp_path / "outcomes.jsonl", [
-        record("squad", "Which year was bridge 1 opened?", "large"),
+        record("squad", "Which year was bridge 1 opened?", "large", search=(True, False)),  # accepted, wrong
+        record("squad", "Which year was bridge 2 opened?", "large", search=(False, False)),  # rejected cleanly
+        record("gsm8k", "Add 2 and 3", "large", small=(True, False), judgement="large"),
+        record("gsm8k", "Add 4 and 5", "small", small=(True, True), judgement="large"),
+        record("self_instruct", "Fix: me go home", "large", small=(True, False), judgement="small"),
         record("dolly", "Classify these as fruit or vegetable: apple, leek", "small", judged=False),
         {**record("nq_open", "who sang hey jude", "medium")},
         {"source": "gsm8k", "outcome_tier": "large"},
     ])
-    assert load_outcomes(path) == {("squad", text_key("Which year was bridge 1 opened?")): "large"}
+    assert load_outcomes(path) == {
+        # lookups stay lookups: what the index holds is the index's business, and a rejection escalates
+        ("squad", text_key("Which year was bridge 1 opened?")): "search",
+        ("squad", text_key("Which year was bridge 2 opened?")): "search",
+        ("gsm8k", text_key("Add 2 and 3")): "large",
+        ("gsm8k", text_key("Add 4 and 5")): "small",  # the small model was right, and its gate said so
+        ("self_instruct", text_key("Fix: me go home")): "large",  # judged small, answered wrong
+    }
     with pytest.raises(UnprocessableError, match="outcomes file not found"):
         load_outcomes(tmp_path / "missing.jsonl")
 
@@ -57,18 +68,19 @@ def test_training_rows_take_outcome_labels_where_measured(shared: Path, tmp_path
     seed_dir.mkdir()
     (seed_dir / "seed_small.jsonl").write_text(json.dumps({"text": "Say hi", "tier": "small"}) + "\n")
     outcomes = write(tmp_path / "outcomes.jsonl", [
-        record("squad", "Which year was bridge 1 opened?", "large"),
+        record("squad", "Which year was bridge 1 opened?", "large", search=(True, False)),
         record("squad", "Which year was bridge 2 opened?", "search", search=(True, True)),
-        record("gsm8k", "Ann has 3 apples and buys 4 more bags of 6. How many now?", "small", judgement="large"),
+        record("gsm8k", "Ann has 3 apples and buys 4 more bags of 6. How many now?", "small", small=(True, True),
+               judgement="large"),
     ])
     before, _ = load_training_rows(seed_dir, shared, seed=0, cap=100)
     after, stats = load_training_rows(seed_dir, shared, seed=0, cap=100, outcomes=outcomes)
     assert [r["text"] for r in before] == [r["text"] for r in after]  # the same rows, other labels
     tiers = {(r["source"], r["text"]): r["tier"] for r in after}
-    assert tiers[("squad", "Which year was bridge 1 opened?")] == "large"
+    assert tiers[("squad", "Which year was bridge 1 opened?")] == "search"  # a lookup stays a lookup
     assert tiers[("gsm8k", "Ann has 3 apples and buys 4 more bags of 6. How many now?")] == "small"
     assert tiers[("squad", "Which year was bridge 3 opened?")] == "search"  # no outcome: judgement label
-    assert stats["outcome_rows"] == 3 and stats["outcome_changed"] == 2
+    assert stats["outcome_rows"] == 3 and stats["outcome_changed"] == 1
 
 
 def test_a_gate_rejected_answer_escalates_and_an_accepted_one_is_served() -> None:
