@@ -302,6 +302,11 @@ def training_label(record: dict[str, Any]) -> str | None:
     return "small" if small.get("accepted") and small.get("correct") else "large"
 
 
+def outcome_labels_by_text(path: Path) -> dict[str, str]:
+    """Training labels by text key alone (for labelled files without a source, e.g. ``frugal calibrate --data``)."""
+    return {key: tier for (_, key), tier in load_outcomes(path).items()}
+
+
 def load_outcomes(path: Path) -> dict[tuple[str, str], str]:
     """Training labels by (source, text key) from a ``bench/outcomes.py`` file (``training_label``)."""
     if not path.exists():

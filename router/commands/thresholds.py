@@ -83,6 +83,9 @@ def thresholds_history(
 def calibrate(
     config: ConfigOpt = None, data_dir: DataDirOpt = None,
     data: Annotated[Path | None, typer.Option("--data", help="labelled JSONL (`text`, `tier`)")] = None,
+    outcomes: Annotated[Path | None, typer.Option(
+        help="bench/outcomes.py records from your tiers: --data rows they cover take the measured label "
+             "(the cheapest tier that was right) instead of theirs")] = None,
     large_share: Annotated[float | None, typer.Option(
         min=0.0, max=1.0, help="target large-tier share of logged traffic")] = None,
     max_under_routing: Annotated[float, typer.Option(
@@ -102,9 +105,20 @@ def calibrate(
         settings = settings_from(config, data_dir)
         overrides = {tier: float(wh) for tier, wh in parse_assignments(energy_wh or []).items()}
         examples = None if data is None else [(row["text"], row["tier"]) for row in labelled_rows(data)]
+        measured = 0
+        if outcomes is not None:
+            from classifiers.datasets import outcome_labels_by_text, text_key
+
+            if examples is None:
+                raise FrugalError("--outcomes relabels the rows of --data: give both")
+            by_text = outcome_labels_by_text(outcomes)
+            measured = sum(1 for text, _ in examples if text_key(text) in by_text)
+            examples = [(text, by_text.get(text_key(text), tier)) for text, tier in examples]
         job = CalibrationRequest(examples=examples, large_share=large_share, max_under_routing=max_under_routing,
                                  since=since, limit=limit, energy_wh=overrides)
         result = run(settings, job, apply=apply, reason=reason)
+        if outcomes is not None:
+            result["outcome_labels"] = measured
     except (FrugalError, ValueError) as exc:
         fail(exc)
     typer.echo(json.dumps(result, indent=2, default=str))

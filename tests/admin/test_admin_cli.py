@@ -170,3 +170,25 @@ def test_energy_per_tier_comes_from_the_ledger_when_it_has_enough_requests(tmp_p
     assert energy["search"]["wh"] == pytest.approx(2e-6) and energy["search"]["source"].startswith("ledger")
     assert energy["small"] == {"wh": 0.004, "source": "override"}
     assert energy["large"] == {"wh": 0.02, "source": "default"}
+
+
+def test_calibrate_on_outcomes_takes_the_measured_labels(make_settings: Any, tmp_path: Path) -> None:
+    from classifiers.datasets import text_key
+
+    settings = make_settings()
+    data = tmp_path / "labelled.jsonl"
+    data.write_text("".join(json.dumps({"text": t, "tier": tier}) + "\n" for t, tier in LABELLED), encoding="utf-8")
+    wrong = {"accepted": True, "correct": False}  # the small model answered, its gate took it, it was wrong
+    outcomes = tmp_path / "outcomes.jsonl"
+    outcomes.write_text("".join(json.dumps({
+        "source": "mine", "key": text_key(t), "judged": True, "judgement_tier": "small", "outcome_tier": "large",
+        "search": {"accepted": False, "correct": False}, "small": wrong}) + "\n"
+        for t, tier in LABELLED if tier == "small"), encoding="utf-8")
+    energy = ["--energy-wh", "search=0.00001", "--energy-wh", "small=0.002", "--energy-wh", "large=0.02"]
+    result = runner.invoke(app, ["calibrate", "--data", str(data), "--outcomes", str(outcomes), *energy,
+                                 "--data-dir", str(settings.data_dir)])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["outcome_labels"] == 3 and out["labels"] == {"search": 2, "large": 6}
+    alone = runner.invoke(app, ["calibrate", "--outcomes", str(outcomes), "--data-dir", str(settings.data_dir)])
+    assert alone.exit_code != 0 and "give both" in alone.output
