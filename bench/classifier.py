@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from classifiers.config import ClassifierConfig, shipped_model_dir
-from classifiers.datasets import OUTCOMES_FILE, dataset_of, summarise, text_key, training_label
+from classifiers.datasets import OUTCOMES_FILE, dataset_of, read_outcomes, summarise, text_key, training_label
 from classifiers.encoders import Encoder, SentenceTransformerEncoder, StaticEncoder, cpu_has_bf16
 from classifiers.evaluation import apgr, quality_retained, routing_metrics
 from classifiers.head import fit_head, fit_temperature
@@ -221,11 +221,7 @@ QUALITY_SWEEP = tuple(round(i / 100, 2) for i in range(0, 101, 2))
 
 def outcome_records(path: Path | None) -> dict[tuple[str, str], dict[str, Any]]:
     """The judged ``bench/outcomes.py`` records by (source, text key); none without a file."""
-    if path is None or not path.exists():
-        return {}
-    with path.open(encoding="utf-8") as handle:
-        records = [json.loads(line) for line in handle if line.strip()]
-    return {(r["source"], r["key"]): r for r in records if r.get("judged")}
+    return {} if path is None else {(r["source"], r["key"]): r for r in read_outcomes(path)}
 
 
 def quality(rows: list[dict], pooled_idx: list[int], pooled: np.ndarray,

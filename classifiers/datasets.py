@@ -302,26 +302,34 @@ def training_label(record: dict[str, Any]) -> str | None:
     return "small" if small.get("accepted") and small.get("correct") else "large"
 
 
-def outcome_labels_by_text(path: Path) -> dict[str, str]:
-    """Training labels by text key alone (for labelled files without a source, e.g. ``frugal calibrate --data``)."""
-    return {key: tier for (_, key), tier in load_outcomes(path).items()}
+def read_outcomes(path: Path) -> list[dict[str, Any]]:
+    """The judged records of a ``bench/outcomes.py`` file: source, text key and both cheap tiers' verdicts.
+
+    Records that were not judged (no reference could tell) or lack those fields are left out, and logged.
+    """
+    if not path.exists():
+        raise UnprocessableError(f"outcomes file not found: {path}")
+    try:
+        records = [item for _, item in _jsonl(path)]
+    except ValueError as exc:
+        raise UnprocessableError(f"{path}: not JSON lines ({exc})") from exc
+    judged = [r for r in records if isinstance(r, dict) and r.get("judged", True) and r.get("source")
+              and r.get("key") and isinstance(r.get("search"), dict) and isinstance(r.get("small"), dict)]
+    if len(judged) < len(records):
+        log.info("%s: %d records without a judged tier keep their judgement labels", path.name,
+                 len(records) - len(judged))
+    return judged
 
 
 def load_outcomes(path: Path) -> dict[tuple[str, str], str]:
     """Training labels by (source, text key) from a ``bench/outcomes.py`` file (``training_label``)."""
-    if not path.exists():
-        raise UnprocessableError(f"outcomes file not found: {path}")
-    labels: dict[tuple[str, str], str] = {}
-    skipped = 0
-    for _, item in _jsonl(path):
-        tier = training_label(item) if isinstance(item, dict) else None
-        if tier is None or not item.get("source") or not item.get("key"):
-            skipped += 1  # not judged (no reference could tell): the judgement label stands
-            continue
-        labels[(str(item["source"]), str(item["key"]))] = tier
-    if skipped:
-        log.info("%s: %d records without a judged tier keep their judgement labels", path.name, skipped)
-    return labels
+    labels = {(str(r["source"]), str(r["key"])): training_label(r) for r in read_outcomes(path)}
+    return {key: tier for key, tier in labels.items() if tier is not None}
+
+
+def outcome_labels_by_text(path: Path) -> dict[str, str]:
+    """Training labels by text key alone (for labelled files without a source, e.g. ``frugal calibrate --data``)."""
+    return {key: tier for (_, key), tier in load_outcomes(path).items()}
 
 
 def apply_outcomes(rows: list[Row], outcomes: dict[tuple[str, str], str]) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -103,14 +102,9 @@ def evaluate(
         policy = Policy(policy_values(live_thresholds(settings, ThresholdStore(all_specs(), settings.thresholds))))
         measured = None
         if outcomes is not None:
-            if not outcomes.exists():
-                raise FrugalError(f"outcomes file not found: {outcomes}")
-            try:
-                records = [json.loads(line) for line in outcomes.read_text(encoding="utf-8").splitlines() if line.strip()]
-            except ValueError as exc:
-                raise FrugalError(f"{outcomes}: not JSON lines ({exc})") from exc
-            measured = {r["key"]: r for r in records if isinstance(r, dict) and r.get("judged") and r.get("key")
-                        and r.get("small") and r.get("search")}
+            from classifiers.datasets import read_outcomes
+
+            measured = {r["key"]: r for r in read_outcomes(outcomes)}
         echo_json(run_eval(classifier, policy, rows, measured))
     except FrugalError as exc:
         fail(exc)
