@@ -44,7 +44,10 @@ class Limiter:
         self.in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._mean_s: float | None = None  # recent mean time a slot is held; unknown until one is released
-        self._metrics = metrics
+        self._rejected = metrics.rejected.labels(scope=name) if metrics is not None else None
+        if metrics is not None:  # read at scrape time: nothing to update on the request path
+            metrics.in_flight.labels(scope=name).set_function(lambda: float(self.in_flight))
+            metrics.queued.labels(scope=name).set_function(lambda: float(self.waiting))
 
     @property
     def waiting(self) -> int:
@@ -72,7 +75,6 @@ class Limiter:
                                f"{self.expected_wait_s():.1f} s > {self.max_wait_s:g} s")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
-        self._gauge()
         try:
             async with asyncio.timeout(self.max_wait_s):
                 await waiter
@@ -82,11 +84,9 @@ class Limiter:
             else:
                 waiter.cancel()
                 self._discard(waiter)
-            self._gauge()
             if isinstance(exc, TimeoutError):
                 raise self._refuse(f"no free slot within {self.max_wait_s:g} s") from None
             raise
-        self._gauge()  # a releasing holder handed its slot over: in_flight is unchanged
 
     def release(self, held_s: float | None = None) -> None:
         """Give a slot back, handing it to the oldest waiter if there is one."""
@@ -98,7 +98,6 @@ class Limiter:
                 waiter.set_result(None)
                 return
         self.in_flight = max(0, self.in_flight - 1)
-        self._gauge()
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -112,7 +111,6 @@ class Limiter:
 
     def _take(self) -> None:
         self.in_flight += 1
-        self._gauge()
 
     def _discard(self, waiter: asyncio.Future[None]) -> None:
         try:
@@ -121,19 +119,14 @@ class Limiter:
             pass
 
     def _refuse(self, why: str) -> RateLimitError:
-        if self._metrics is not None:
-            self._metrics.rejected.labels(scope=self.name).inc()
+        if self._rejected is not None:
+            self._rejected.inc()
         if self.name == "server":
             return RateLimitError(f"the server is at its limit of {self.capacity} requests in flight ({why}); "
                                   "retry later", retry_after=self.retry_after(), code="server_busy")
         return TierSaturatedError(
             f"the {self.name} tier is saturated ({why}; max_concurrency={self.capacity}); retry later",
             retry_after=self.retry_after())
-
-    def _gauge(self) -> None:
-        if self._metrics is not None:
-            self._metrics.in_flight.labels(scope=self.name).set(self.in_flight)
-            self._metrics.queued.labels(scope=self.name).set(self.waiting)
 
 
 class LimitMetrics:

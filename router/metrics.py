@@ -2,6 +2,8 @@
 
 Using prometheus-client's global registry would make a second ``create_app`` in the same process
 (every test) fail with duplicated time series, so ``Metrics`` carries its own ``CollectorRegistry``.
+``labels()`` validates and locks on every call; a request touches up to six labelled series, so the
+children are looked up once per label set and kept (``child``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,15 @@ class Metrics:
                                   buckets=DECISION_BUCKETS, registry=r)
         self.backend = Histogram("frugal_backend_seconds", "Time a tier's backend took to answer",
                                  ("tier",), buckets=BACKEND_BUCKETS, registry=r)
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, looked up once per label set."""
+        key = (id(metric), *values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found
 
     def observe_request(
         self,
@@ -58,18 +69,18 @@ class Metrics:
     ) -> None:
         """Count one finished request (``route`` None if it failed before any tier answered; degraded: nothing avoided)."""
         tier = route or UNROUTED
-        self.requests.labels(tier=tier, status=str(status)).inc()
+        self.child(self.requests, tier, str(status)).inc()
         if escalations > 0:
-            self.escalations.labels(tier=tier).inc(escalations)
+            self.child(self.escalations, tier).inc(escalations)
         if degraded:  # the tier it needed was unavailable: a cheaper answer, not a saving
-            self.degraded.labels(tier=tier, reason=degraded).inc()
+            self.child(self.degraded, tier, degraded).inc()
             avoided_wh = 0.0
         if energy_wh > 0:
-            self.energy.labels(tier=tier).inc(energy_wh)
+            self.child(self.energy, tier).inc(energy_wh)
         if avoided_wh > 0:  # counters only go up: a costlier-than-large request counts in the two counters below
-            self.avoided.labels(tier=tier).inc(avoided_wh)
+            self.child(self.avoided, tier).inc(avoided_wh)
         if energy_wh + avoided_wh > 0:
-            self.counterfactual.labels(tier=tier).inc(energy_wh + avoided_wh)
+            self.child(self.counterfactual, tier).inc(energy_wh + avoided_wh)
         if decision_seconds >= 0:
             self.decision.observe(decision_seconds)
 
@@ -86,7 +97,7 @@ class Metrics:
 
     def observe_backend(self, tier: str, seconds: float) -> None:
         """Record one backend call's duration."""
-        self.backend.labels(tier=tier).observe(max(0.0, seconds))
+        self.child(self.backend, tier).observe(max(0.0, seconds))
 
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its content type, for ``GET /metrics``."""

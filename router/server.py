@@ -92,7 +92,8 @@ class DeadlineProtocol(H11Protocol):
 
 
 def server_config(app: Any, settings: Any, **kwargs: Any) -> ServerConfig:
-    """The uvicorn configuration that serves ``app`` on ``settings.host:port`` with ``settings.limits``' deadlines."""
+    """The uvicorn configuration that serves ``app`` on ``settings.host:port`` with ``settings.limits``' deadlines
+    (and uvicorn's access log only when ``settings.access_log`` asks for it)."""
     limits = settings.limits
     return ServerConfig(app, host=settings.host, port=settings.port, header_timeout_s=limits.header_timeout_s,
-                        body_timeout_s=limits.body_timeout_s, **kwargs)
+                        body_timeout_s=limits.body_timeout_s, access_log=settings.access_log, **kwargs)

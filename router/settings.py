@@ -176,6 +176,10 @@ class Settings(BaseSettings):
         default=1, ge=1, le=64, description="server processes sharing the port (frugal serve); each loads its own "
         "tiers and keeps its own limits and /metrics (docs/RELIABILITY.md, Scale-out)")
     data_dir: Path = Path("data")
+    access_log: bool = Field(
+        default=False, description="one uvicorn log line per HTTP request (logger uvicorn.access); off by default: "
+        "the ledger already holds a row per chat request, and the line costs more than any other step of Frugal's "
+        "own per-request work (docs/BENCHMARKS.md)")
     config_path: Path | None = Field(default=None, exclude=True)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     aliases: dict[str, str] = Field(default_factory=_default_aliases, description="extra model names -> frugal-* names")

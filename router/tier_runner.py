@@ -105,7 +105,8 @@ class TierRunner:
         async with self._slot():
             wall = time.perf_counter()
             with backend_errors(self.tier, budget, late="answer"):
-                completion = await asyncio.wait_for(self.backend.complete(request), budget)
+                async with asyncio.timeout(budget):  # in the request's task: no task of its own (wait_for's)
+                    completion = await self.backend.complete(request)
             elapsed = time.perf_counter() - wall
         self._observe(elapsed)
         return completion, elapsed

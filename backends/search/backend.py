@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from backends.search.compose import compose, render
+from backends.search.compose import PassageCache, compose, render
 from backends.search.gate import DEFAULT_MIN_CONFIDENCE, answer_span, confidence, explain
 from backends.search.index import SearchIndex, index_exists
 from backends.search.text import make_analyzer
@@ -58,6 +58,7 @@ class TantivyBackend(Backend):
         self.index_dir = Path(index_dir)
         self._index = SearchIndex(self.index_dir)
         self._analyzer_local = threading.local()
+        self._passages = PassageCache()  # analysed passages, shared by lookups (``compose``)
         self._error: str | None = None
         self._mean_cpu_s = 0.0  # recent mean CPU time of a lookup (``INLINE_BELOW_S``)
         try:
@@ -93,7 +94,7 @@ class TantivyBackend(Backend):
         if not question.strip():
             raise InvalidRequestError("the search tier needs a user message with text", param="messages")
         index, searcher = self._searcher()
-        answer = compose(self._analyzer(), index, searcher, question, top_k=self.options.top_k)
+        answer = compose(self._analyzer(), index, searcher, question, top_k=self.options.top_k, cache=self._passages)
         score = confidence(answer)
         threshold = self.options.min_confidence if request.min_confidence is None else request.min_confidence
         sufficient = answer.found and score >= threshold

@@ -6,6 +6,10 @@ context, since a sentence says "it" where the question names the subject), with 
 the passage's rank. The best sentence, plus the following sentence when the best one is short, or the
 runner-up when it scores within ``RUNNER_UP_MARGIN`` of the best (the two are too close to tell which one
 answers), is the answer; the features measured on the way feed the gate (``gate.py``).
+
+Splitting and analysing the retrieved passages is most of a lookup's Python. A passage's analysis depends
+on its text alone, so the backend keeps it in a ``PassageCache`` shared by its lookups: a passage retrieved
+again (the common case: questions cluster on the documents people ask about) costs a dictionary look-up.
 """
 
 from __future__ import annotations
@@ -106,14 +110,55 @@ def retrieve(index: Any, searcher: Any, terms: QueryTerms, top_k: int,
     return hits
 
 
-def _coverage(terms: QueryTerms, tokens: set[str]) -> float:
+@dataclass(frozen=True)
+class AnalysedPassage:
+    """A passage split into sentences and analysed: what composing an answer from it needs, computed once."""
+
+    title_tokens: frozenset[str]
+    sentences: list[str]
+    sentence_tokens: list[frozenset[str]]
+    context_tokens: list[frozenset[str]]  # each sentence's tokens with its title's
+    passage_tokens: frozenset[str]  # title and text analysed together
+
+
+def analyse_passage(analyzer: Any, title: str, text: str) -> AnalysedPassage:
+    """Split ``text`` into sentences and analyse them and ``title`` with the index's analyzer."""
+    title_tokens = frozenset(analyzer.analyze(title))
+    sentences = split_sentences(text)
+    tokens = [frozenset(analyzer.analyze(sentence)) for sentence in sentences]
+    return AnalysedPassage(title_tokens, sentences, tokens, [t | title_tokens for t in tokens],
+                           frozenset(analyzer.analyze(f"{title} {text}")))
+
+
+class PassageCache:
+    """Analysed passages by (title, text), at most ``size``; emptied when full (no per-hit bookkeeping).
+
+    Safe to share between threads: a race computes a passage twice, never a wrong one.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._entries: dict[tuple[str, str], AnalysedPassage] = {}
+
+    def get(self, analyzer: Any, title: str, text: str) -> AnalysedPassage:
+        """The passage's analysis, computed on first use."""
+        key = (title, text)
+        found = self._entries.get(key)
+        if found is None:
+            if len(self._entries) >= self.size:
+                self._entries = {}
+            found = self._entries[key] = analyse_passage(analyzer, title, text)
+        return found
+
+
+def _coverage(terms: QueryTerms, tokens: set[str] | frozenset[str]) -> float:
     total = terms.total_weight
     if total <= 0:
         return 0.0
     return sum(w for t, w in terms.idf.items() if any(f in tokens for f in terms.forms(t))) / total
 
 
-def _specific(terms: QueryTerms, title_tokens: set[str], tokens: set[str]) -> tuple[float, float]:
+def _specific(terms: QueryTerms, title_tokens: frozenset[str], tokens: set[str]) -> tuple[float, float]:
     """(coverage of the question terms the title lacks, by the sentence; rarest missing term's IDF share)."""
     present = title_tokens | tokens
     rest = {t: w for t, w in terms.idf.items() if not any(f in title_tokens for f in terms.forms(t))}
@@ -140,23 +185,26 @@ def _bigrams(tokens: list[str]) -> set[tuple[str, str]]:
 
 
 def compose(analyzer: Any, index: Any, searcher: Any, question: str, *, top_k: int = 5,
-            exclude: Callable[[Hit], bool] | None = None) -> Answer:
-    """Retrieve and compose the answer to ``question`` from the index (``exclude``: passages to leave out)."""
+            exclude: Callable[[Hit], bool] | None = None, cache: PassageCache | None = None) -> Answer:
+    """Retrieve and compose the answer to ``question`` from the index (``exclude``: passages to leave out;
+    ``cache``: analysed passages kept between lookups)."""
     terms = weigh_terms(searcher, question_terms(analyzer, question))
     hits = retrieve(index, searcher, terms, top_k, exclude)
     answer = Answer(sentences=[], hits=hits, terms=terms, question=question)
     if not hits:
         return answer
+    analysed = [cache.get(analyzer, h.title, h.text) if cache is not None else analyse_passage(analyzer, h.title, h.text)
+                for h in hits]
     top_score = hits[0].score or 1.0
     best: tuple[float, int, int, list[str], float, float] | None = None
     second: tuple[float, int, int, list[str]] = (0.0, -1, -1, [])
     for rank, hit in enumerate(hits):
-        title_tokens = set(analyzer.analyze(hit.title))
-        sentences = split_sentences(hit.text)
-        for position, sentence in enumerate(sentences):
-            tokens = set(analyzer.analyze(sentence))
+        passage = analysed[rank]
+        sentences = passage.sentences
+        for position, (tokens, context_tokens) in enumerate(zip(passage.sentence_tokens, passage.context_tokens,
+                                                                strict=True)):
             own = _coverage(terms, tokens)
-            context = _coverage(terms, tokens | title_tokens)
+            context = _coverage(terms, context_tokens)
             score = context + 0.5 * own + RANK_PRIOR * hit.score / top_score
             if best is None or score > best[0]:
                 if best is not None:
@@ -181,10 +229,9 @@ def compose(analyzer: Any, index: Any, searcher: Any, question: str, *, top_k: i
     answer.best_hit = rank
     answer.sentence_coverage = own
     answer.context_coverage = context
-    answer.passage_coverage = _coverage(terms, set(analyzer.analyze(f"{hit.title} {hit.text}")))
+    answer.passage_coverage = _coverage(terms, analysed[rank].passage_tokens)
     chosen_tokens = analyzer.analyze(" ".join(chosen))
-    answer.specific_coverage, answer.rarest_missing = _specific(
-        terms, set(analyzer.analyze(hit.title)), set(chosen_tokens))
+    answer.specific_coverage, answer.rarest_missing = _specific(terms, analysed[rank].title_tokens, set(chosen_tokens))
     answer.sentence_margin = margin
     asked = _bigrams(analyzer.analyze(question[:2000]))
     answer.bigram_coverage = len(asked & _bigrams(chosen_tokens)) / len(asked) if asked else 0.0

@@ -4,7 +4,9 @@ One tantivy document per *passage* (a chunk of a source document), carrying its 
 title, url and source, plus content hashes for de-duplication. Readers never block each other: a
 searcher is taken under a short lock and used outside it. Writers (the CLI, possibly in another
 process while the server runs) commit; :meth:`SearchIndex.searcher` notices the new ``meta.json``
-and reloads, so incremental adds become visible without a restart.
+(tantivy writes it anew, so its inode changes with every commit) and reloads, so incremental adds become
+visible without a restart. Between commits every lookup shares one searcher (a snapshot of the index, safe to
+share between threads) instead of taking a new one.
 
 A read-only index directory (a ``:ro`` volume shared by replicas) cannot be opened in place: tantivy
 takes a lock file beside ``meta.json`` even to read. Such a directory is served through a *view*: a
@@ -94,15 +96,17 @@ class SearchIndex:
         self.index_dir = Path(index_dir)
         self._lock = threading.Lock()
         self._index: Any = None
-        self._meta_stamp: tuple[int, int] | None = None
+        self._searcher: Any = None  # on the commit ``_meta_stamp`` names
+        self._meta_path = str(self.index_dir / "meta.json")
+        self._meta_stamp: tuple[int, int, int] | None = None
         self.view_dir: Path | None = None  # set when the index directory is read-only
 
-    def _stamp(self) -> tuple[int, int] | None:
+    def _stamp(self) -> tuple[int, int, int] | None:
         try:
-            stat = os.stat(self.index_dir / "meta.json")
+            stat = os.stat(self._meta_path)
         except FileNotFoundError:
             return None
-        return stat.st_mtime_ns, stat.st_size
+        return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
     def open(self) -> None:
         """Open the index now; raises FileNotFoundError or ValueError when it is missing or unusable."""
@@ -114,6 +118,7 @@ class SearchIndex:
         if stamp is None:
             raise FileNotFoundError(f"no search index in {self.index_dir}")
         self._index = open_index(self._readable_dir())
+        self._searcher = self._index.searcher()
         self._meta_stamp = stamp
 
     def _readable_dir(self) -> Path:
@@ -132,7 +137,7 @@ class SearchIndex:
         return self._index is not None
 
     def searcher(self) -> tuple[Any, Any]:
-        """The index and a fresh searcher on its latest commit (opening or reloading as needed)."""
+        """The index and a searcher on its latest commit (opening or reloading as needed)."""
         stamp = self._stamp()
         with self._lock:
             if self._index is None:
@@ -142,13 +147,15 @@ class SearchIndex:
                 if self.view_dir is not None:
                     sync_view(self.index_dir, self.view_dir)
                 self._index.reload()
+                self._searcher = self._index.searcher()
                 self._meta_stamp = stamp
-            return self._index, self._index.searcher()
+            return self._index, self._searcher
 
     def close(self) -> None:
         """Drop the tantivy handle (the files stay)."""
         with self._lock:
             self._index = None
+            self._searcher = None
             self._meta_stamp = None
             if self.view_dir is not None:
                 shutil.rmtree(self.view_dir, ignore_errors=True)

@@ -26,7 +26,6 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from router.core.errors import LedgerCorruptError, LedgerUnavailableError
 from router.ledger import queries
 from router.ledger.interface import (
-    DEGRADED,
     DayRouteTotals,
     HourRouteEnergy,
     ReplayCells,
@@ -35,8 +34,9 @@ from router.ledger.interface import (
 )
 from router.ledger.migrations import backfill_net_sums, backfill_rollup, migrate
 from router.ledger.queries import to_utc_naive
-from router.ledger.row import ENERGY_COLUMNS, RANGE_FALLBACKS, LedgerRow
-from router.ledger.schema import ROLLUP_COUNTS, ROLLUP_FLAGS, ROLLUP_SUMS, UNROUTED, LedgerTables, hour_key
+from router.ledger.row import RANGE_FALLBACKS, LedgerRow
+from router.ledger.row_insert import RowInserter, rollup_cells
+from router.ledger.schema import ROLLUP_COUNTS, ROLLUP_SUMS, LedgerTables
 from router.ledger.thresholds_store import ThresholdTables
 
 log = logging.getLogger(__name__)
@@ -62,11 +62,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _ledger_error(what: str, exc: SQLAlchemyError, database: str | None) -> LedgerUnavailableError:
-    """``LedgerCorruptError`` when SQLite says its file is damaged, else ``LedgerUnavailableError``."""
+def _ledger_error(what: str, exc: Exception, database: str | None) -> LedgerUnavailableError:
+    """``LedgerCorruptError`` when SQLite says its file is damaged, else ``LedgerUnavailableError``.
+
+    ``exc`` is SQLAlchemy's error (the driver's under ``orig``) or the driver's own (``router.ledger.row_insert``).
+    """
     import sqlite3
 
-    original = getattr(exc, "orig", None)
+    original = getattr(exc, "orig", exc)
     if (isinstance(original, sqlite3.DatabaseError) and not isinstance(original, sqlite3.OperationalError)
             and any(marker in str(original).lower() for marker in _SQLITE_CORRUPT)):
         return LedgerCorruptError(
@@ -86,6 +89,7 @@ class Ledger:
         self.rollup: Table = self.tables.rollup
         self._thresholds = ThresholdTables(engine, self.tables)
         self._rollup_upsert = self._build_rollup_upsert()
+        self._inserter: RowInserter | None = None  # built on the first write (``_rows_writer``)
 
     @classmethod
     def open(cls, url: str) -> Ledger:
@@ -120,25 +124,28 @@ class Ledger:
 
     def record(self, row: LedgerRow) -> None:
         """Write one row; raise ``LedgerUnavailableError`` if the database cannot take it."""
-        values = self._values(row)
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(self.requests.insert(), values)
-                self._upsert_rollup(conn, [values])
-        except SQLAlchemyError as exc:
-            raise _ledger_error(f"the ledger cannot record request {row.request_id}", exc, self.engine.url.database) from exc
+        self._write([row], f"the ledger cannot record request {row.request_id}")
 
     def record_many(self, rows: list[LedgerRow]) -> None:
-        """Write several rows in one transaction (imports, benchmarks)."""
-        if not rows:
-            return
+        """Write several rows in one transaction (a group commit, imports, benchmarks)."""
+        if rows:
+            self._write(rows, f"the ledger cannot record {len(rows)} rows")
+
+    def _write(self, rows: list[LedgerRow], what: str) -> None:
         values = [self._values(row) for row in rows]
+        inserter = self._rows_writer(values[0])
         try:
-            with self.engine.begin() as conn:
-                conn.execute(self.requests.insert(), values if len(values) > 1 else values[0])  # one: no pipeline
-                self._upsert_rollup(conn, values)
-        except SQLAlchemyError as exc:
-            raise _ledger_error(f"the ledger cannot record {len(rows)} rows", exc, self.engine.url.database) from exc
+            inserter.write(values)
+        except (SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error) as exc:
+            raise _ledger_error(what, exc, self.engine.url.database) from exc
+
+    def _rows_writer(self, sample: dict[str, Any]) -> RowInserter:
+        """The compiled INSERT and rollup upsert (``router.ledger.row_insert``), for rows shaped like ``sample``."""
+        if self._inserter is None:
+            cell = rollup_cells([sample])[0]
+            self._inserter = RowInserter(self.engine, self.requests, list(sample), self.rollup, self._rollup_upsert,
+                                         list(cell))
+        return self._inserter
 
     def rows(self, since: datetime | None = None, until: datetime | None = None) -> Iterator[LedgerRow]:
         """Rows with ``since <= created_at < until``, oldest first, streamed."""
@@ -240,30 +247,6 @@ class Ledger:
         except SQLAlchemyError as exc:
             raise LedgerUnavailableError(f"cannot rebuild the ledger rollup: {exc}") from exc
 
-    def _upsert_rollup(self, conn: Any, rows: list[dict[str, Any]]) -> None:
-        deltas: dict[tuple[str, str], dict[str, Any]] = {}
-        for v in rows:
-            key = (hour_key(v["created_at"]), v["route"] or UNROUTED)
-            d = deltas.get(key)
-            if d is None:
-                d = deltas[key] = {"hour": key[0], "route": key[1], "day": v["day"],
-                                   **dict.fromkeys(ROLLUP_COUNTS, 0), **dict.fromkeys(ROLLUP_SUMS, 0.0)}
-            d["requests"] += 1
-            d["succeeded"] += 1 if v["status"] < 400 else 0
-            d["escalations"] += v["escalations"]
-            d["escalated"] += 1 if v["escalations"] > 0 else 0
-            degraded = f'"{DEGRADED}' in v["flags"]  # as LIKE '%"degraded:%'
-            d["degraded"] += 1 if degraded else 0
-            for flag in ROLLUP_FLAGS:
-                d[f"flag_{flag}"] += 1 if f'"{flag}"' in v["flags"] else 0  # as LIKE '%"flag"%' 
-            for name in ENERGY_COLUMNS:
-                d[name] += v[name]
-                if degraded:
-                    d[f"degraded_{name}"] += v[name]
-            d["escalation_energy_wh"] += v["escalation_energy_wh"]
-        cells = list(deltas.values())
-        conn.execute(self._rollup_upsert, cells if len(cells) > 1 else cells[0])
-
     def _build_rollup_upsert(self) -> Any:
         """``INSERT ... ON CONFLICT (hour, route) DO UPDATE SET n = n + excluded.n`` (built once: it is costly)."""
         from sqlalchemy.dialects import postgresql, sqlite
@@ -284,6 +267,8 @@ class Ledger:
 
     def close(self) -> None:
         """Release the connection pool."""
+        if self._inserter is not None:
+            self._inserter.close()
         self.engine.dispose()
 
     @staticmethod

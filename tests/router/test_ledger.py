@@ -120,6 +120,19 @@ def test_record_failure_raises_ledger_unavailable(ledger: Ledger) -> None:
         ledger.recent(1)
 
 
+def test_a_row_and_its_rollup_are_one_transaction(ledger: Ledger) -> None:
+    ledger.record(sample_row(1))
+    with ledger.engine.begin() as conn:  # the rollup upsert, the second statement of a write, now fails
+        conn.execute(text("ALTER TABLE request_rollup RENAME TO request_rollup_gone"))
+    with pytest.raises(LedgerUnavailableError):
+        ledger.record(sample_row(2))
+    with ledger.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE request_rollup_gone RENAME TO request_rollup"))
+    assert [r.request_id for r in ledger.rows()] == ["req-1"]  # the failed write's INSERT was rolled back
+    ledger.record(sample_row(3))
+    assert [r.request_id for r in ledger.rows()] == ["req-1", "req-3"]
+
+
 def test_bad_urls_and_unreachable_databases_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(LedgerUnavailableError, match="unsupported"):
         Ledger.open("mysql://localhost/x")

@@ -91,6 +91,19 @@ def test_record_failure_on_postgres_raises_ledger_unavailable(pg_url: str) -> No
         ledger.close()
 
 
+def test_a_kept_connection_the_server_dropped_costs_no_row(pg_url: str) -> None:
+    ledger = Ledger.open(pg_url)
+    try:
+        ledger.record(sample_row(1))
+        kept = ledger._inserter._connection.dbapi_connection.info.backend_pid  # the writer's kept connection
+        with ledger.engine.connect() as conn:  # as a PostgreSQL restart or an idle timeout would
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": kept}).scalar() is True
+        ledger.record(sample_row(2))  # retried once on a new connection: nothing was committed on the dead one
+        assert [r.request_id for r in ledger.rows()] == ["req-1", "req-2"]
+    finally:
+        ledger.close()
+
+
 def test_rollup_rebuild_and_edges_agree_with_python_sums_on_postgres(pg_url: str) -> None:
     import random
     import sys

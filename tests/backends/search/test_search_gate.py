@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from backends.search.backend import TantivyBackend
-from backends.search.compose import compose
+from backends.search.compose import PassageCache, compose
 from backends.search.gate import (
     BIAS,
     DEFAULT_MIN_CONFIDENCE,
@@ -44,6 +44,22 @@ def test_confidence_is_bounded_and_orders_good_above_bad(index_dir: Path) -> Non
     assert all(0.0 <= x <= 1.0 for x in features(good) + features(bad))
     assert confidence(nothing) == 0.0 and not nothing.found
     assert 0.0 < confidence(bad) < DEFAULT_MIN_CONFIDENCE <= confidence(good) <= 1.0
+
+
+def test_cached_passage_analysis_composes_the_same_answers(index_dir: Path) -> None:
+    index, searcher = SearchIndex(index_dir).searcher()
+    analyzer = make_analyzer()
+    cache = PassageCache(size=3)  # smaller than the passages retrieved: it is emptied and refilled on the way
+    questions = ["Who discovered penicillin in 1928?", "When did the Berlin Wall fall?", "Who designed the Eiffel "
+                 "tower?", "How high is Mount Everest?", "Which river flows through Budapest?", "What is a volcano?"]
+    for _ in range(2):  # the second pass reads the passages from the cache
+        for question in questions:
+            plain, cached = compose(analyzer, index, searcher, question), compose(analyzer, index, searcher, question,
+                                                                                 cache=cache)
+            assert (cached.sentences, cached.sources, features(cached)) == (plain.sentences, plain.sources,
+                                                                           features(plain))
+            assert confidence(cached) == confidence(plain)
+    assert 0 < len(cache._entries) <= 3
 
 
 def test_an_faq_heading_that_is_the_question_is_trusted(tmp_path: Path) -> None:
