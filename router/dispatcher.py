@@ -121,10 +121,13 @@ class Dispatcher:
 
     async def answer(self, routed: RoutedRequest) -> Outcome:
         """Run the pipeline to completion (non-streaming)."""
-        async for event in self.events(routed, live=False):
-            if isinstance(event, Outcome):
-                return event
-        raise FrugalError("pipeline ended without an outcome")  # pragma: no cover - defensive
+        outcome: Outcome | None = None
+        async for event in self.events(routed, live=False):  # to its end: a generator left open is closed by
+            if isinstance(event, Outcome):                    # asyncio's finalizer, a task and a loop wake-up
+                outcome = event
+        if outcome is None:  # pragma: no cover - defensive
+            raise FrugalError("pipeline ended without an outcome")
+        return outcome
 
     async def events(
         self, routed: RoutedRequest, *, live: bool
