@@ -155,17 +155,17 @@ def _coverage(terms: QueryTerms, tokens: set[str] | frozenset[str]) -> float:
     total = terms.total_weight
     if total <= 0:
         return 0.0
-    return sum(w for t, w in terms.idf.items() if any(f in tokens for f in terms.forms(t))) / total
+    return sum(w for _, w, forms in terms.weighted_forms if not forms.isdisjoint(tokens)) / total
 
 
 def _specific(terms: QueryTerms, title_tokens: frozenset[str], tokens: set[str]) -> tuple[float, float]:
     """(coverage of the question terms the title lacks, by the sentence; rarest missing term's IDF share)."""
     present = title_tokens | tokens
-    rest = {t: w for t, w in terms.idf.items() if not any(f in title_tokens for f in terms.forms(t))}
-    total = sum(rest.values())
-    specific = sum(w for t, w in rest.items() if any(f in tokens for f in terms.forms(t))) / total if total else 1.0
+    rest = [(w, forms) for _, w, forms in terms.weighted_forms if forms.isdisjoint(title_tokens)]
+    total = sum(w for w, _ in rest)
+    specific = sum(w for w, forms in rest if not forms.isdisjoint(tokens)) / total if total else 1.0
     top = max(terms.idf.values(), default=0.0)
-    missing = [w for t, w in terms.idf.items() if not any(f in present for f in terms.forms(t))]
+    missing = [w for _, w, forms in terms.weighted_forms if forms.isdisjoint(present)]
     return specific, (max(missing) / top if missing and top > 0 else 0.0)
 
 

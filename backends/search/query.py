@@ -8,6 +8,7 @@ junk are therefore all just text: the worst they can do is match nothing.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -47,10 +48,15 @@ class QueryTerms:
         """The index terms that count as an occurrence of ``term`` (itself and irregular past forms)."""
         return (term, *ALTERNATES.get(term, ()))
 
-    @property
+    @functools.cached_property
     def total_weight(self) -> float:
         """The sum of the terms' weights (the denominator of coverage)."""
         return sum(self.idf.values())
+
+    @functools.cached_property
+    def weighted_forms(self) -> tuple[tuple[str, float, frozenset[str]], ...]:
+        """Each term with its weight and the set of its forms (what coverage tests a token set against)."""
+        return tuple((term, self.idf[term], frozenset(self.forms(term))) for term in self.terms)
 
 
 def question_terms(analyzer: Any, text: str, *, max_terms: int = MAX_QUERY_TERMS) -> list[str]:
