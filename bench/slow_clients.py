@@ -6,7 +6,8 @@ slow connections receive within the body timeout plus 5 s, and when a connection
 line is closed. The limits are the shipped defaults unless ``--header-timeout``/``--body-timeout`` are given
 (so the same program measures a checkout from before the fix, with ``--skip-overhead``).
 
-Overhead: requests per second of uvicorn's ``H11Protocol`` and of ``router.server.DeadlineProtocol`` on a
+Overhead: requests per second of uvicorn's ``HttpToolsProtocol`` (on uvloop, as ``frugal serve``) and of
+``router.server.DeadlineProtocol`` (its subclass) on a
 trivial ASGI app (so the protocol's share is what differs), server in its own process, one client, keep-alive
 and one request per connection, alternating rounds. Writes ``bench/results/slow_clients.json``.
 Run: ``python bench/slow_clients.py``.
@@ -127,7 +128,7 @@ def _serve_trivial(kind: str, port: int) -> None:
     from router.server import ServerConfig
 
     options: dict[str, Any] = {"port": port, "log_level": "warning", "lifespan": "off"}
-    config = (uvicorn.Config(_trivial, http="h11", **options) if kind == "h11" else
+    config = (uvicorn.Config(_trivial, http="httptools", loop="uvloop", **options) if kind == "httptools" else
               ServerConfig(_trivial, header_timeout_s=10, body_timeout_s=30, **options))
     uvicorn.Server(config).run()
 
@@ -153,9 +154,9 @@ def overhead(rounds: int) -> dict[str, Any]:
     """Requests per second of both protocols, alternating which goes first."""
     from tests.fixtures.llama_server import free_port
 
-    runs: dict[str, dict[str, list[float]]] = {k: {"keep_alive": [], "per_connection": []} for k in ("h11", "deadline")}
+    runs: dict[str, dict[str, list[float]]] = {k: {"keep_alive": [], "per_connection": []} for k in ("httptools", "deadline")}
     for round_ in range(rounds):
-        for kind in ("h11", "deadline") if round_ % 2 else ("deadline", "h11"):
+        for kind in ("httptools", "deadline") if round_ % 2 else ("deadline", "httptools"):
             port = free_port()
             process = multiprocessing.Process(target=_serve_trivial, args=(kind, port), daemon=True)
             process.start()

@@ -37,12 +37,12 @@ class _Statement:
         compiled = statement.values({key: bindparam(key) for key in keys}).compile(dialect=dialect)
         self.sql = str(compiled)
         self.names: list[str] | None = list(compiled.positiontup or []) if compiled.positional else None
-        processors = {}
+        processors: dict[str, Callable[[Any], Any]] = {}
         for key in keys:
             processor = table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
                 processors[key] = processor
-        self.processors: dict[str, Callable[[Any], Any]] = processors
+        self.processors = processors
 
     def parameters(self, values: dict[str, Any]) -> Any:
         """The driver's parameters for one row of ``values`` (a tuple or a dict, as the dialect wants)."""
@@ -128,7 +128,7 @@ class RowInserter:
             cursor.close()
         connection.commit()
 
-    def _drop(self, exc: Exception) -> bool:
+    def _drop(self, exc: Any) -> bool:
         """Forget the kept connection after ``exc``; whether the dialect calls ``exc`` a lost connection."""
         connection, self._connection = self._connection, None
         if connection is None:

@@ -50,8 +50,8 @@ def test_cached_passage_analysis_composes_the_same_answers(index_dir: Path) -> N
     index, searcher = SearchIndex(index_dir).searcher()
     analyzer = make_analyzer()
     cache = PassageCache(size=3)  # smaller than the passages retrieved: it is emptied and refilled on the way
-    questions = ["Who discovered penicillin in 1928?", "When did the Berlin Wall fall?", "Who designed the Eiffel "
-                 "tower?", "How high is Mount Everest?", "Which river flows through Budapest?", "What is a volcano?"]
+    questions = ["Who discovered penicillin in 1928?", "When did the Berlin Wall fall?", "Who designed the tower?",
+                 "How high is Mount Everest?", "Which river flows through Budapest?", "What is a volcano?"]
     for _ in range(2):  # the second pass reads the passages from the cache
         for question in questions:
             plain, cached = compose(analyzer, index, searcher, question), compose(analyzer, index, searcher, question,
