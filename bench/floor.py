@@ -1,8 +1,8 @@
 """The floor for any router in front of an upstream: a pass-through that adds one HTTP hop in Python and nothing else.
 
-Starlette under uvicorn (its default stack here: h11 on asyncio; ``frugal serve`` runs httptools on uvloop) and
-one long-lived ``httpx.AsyncClient``: the request body is forwarded unparsed, a reply with a length is returned whole, a stream is relayed
-chunk by chunk as it arrives. ``bench/sidebyside.py`` measures Frugal's added latency against this one's.
+Starlette under uvicorn (its automatic choice: httptools on uvloop where they are installed, as Frugal's own
+dependencies install them and ``frugal serve`` runs) and one long-lived ``httpx.AsyncClient``: the request body
+is forwarded unparsed, a reply with a length is returned whole, a stream is relayed chunk by chunk as it arrives. ``bench/sidebyside.py`` measures Frugal's added latency against this one's.
 Run: ``python bench/floor.py PORT UPSTREAM_BASE_URL [aiohttp]`` (the upstream's base URL ends in ``/v1``).
 With ``aiohttp`` the hop uses one aiohttp ``ClientSession`` instead (what Frugal's large-tier fast path
 uses): the floor a router with the faster client could reach.

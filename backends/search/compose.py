@@ -91,8 +91,14 @@ def _first(doc: Any, name: str) -> str | None:
     return str(values[0]) if values else None
 
 
+def _stored(searcher: Any, address: Any) -> tuple[str, str, str, str, str | None]:
+    doc = searcher.doc(address)
+    return (_first(doc, "id") or "", _first(doc, "doc_id") or "", _first(doc, "title") or "",
+            _first(doc, "text") or "", _first(doc, "url"))
+
+
 def retrieve(index: Any, searcher: Any, terms: QueryTerms, top_k: int,
-             exclude: Callable[[Hit], bool] | None = None) -> list[Hit]:
+             exclude: Callable[[Hit], bool] | None = None, cache: PassageCache | None = None) -> list[Hit]:
     """The ``top_k`` best passages for the terms, leaving out those ``exclude`` names (evaluation only)."""
     if not terms.terms:
         return []
@@ -100,11 +106,12 @@ def retrieve(index: Any, searcher: Any, terms: QueryTerms, top_k: int,
     result = searcher.search(build_query(index, terms), limit=limit, count=False)
     hits = []
     for score, address in result.hits:
-        doc = searcher.doc(address)
-        hits.append(Hit(
-            score=float(score), id=_first(doc, "id") or "", doc_id=_first(doc, "doc_id") or "",
-            title=_first(doc, "title") or "", text=_first(doc, "text") or "", url=_first(doc, "url"),
-        ))
+        if cache is None:
+            fields = _stored(searcher, address)
+        else:
+            key = (address.segment_ord, address.doc)
+            fields = cache.stored.get(key) or cache.stored.setdefault(key, _stored(searcher, address))
+        hits.append(Hit(float(score), *fields))
     if exclude is not None:
         hits = [h for h in hits if not exclude(h)][:top_k]
     return hits
@@ -133,12 +140,22 @@ def analyse_passage(analyzer: Any, title: str, text: str) -> AnalysedPassage:
 class PassageCache:
     """Analysed passages by (title, text), at most ``size``; emptied when full (no per-hit bookkeeping).
 
-    Safe to share between threads: a race computes a passage twice, never a wrong one.
+    It also keeps, for one searcher (one commit of the index), the stored fields of the passages retrieved and
+    the document frequencies looked up; ``use(searcher)`` empties those when the searcher changes. Safe to
+    share between threads: a race computes an entry twice, never a wrong one.
     """
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
         self._entries: dict[tuple[str, str], AnalysedPassage] = {}
+        self._searcher: Any = None  # held, so that its id is never a new searcher's
+        self.stored: dict[tuple[int, int], tuple[str, str, str, str, str | None]] = {}
+        self.doc_freq: dict[tuple[str, str], int] = {}
+
+    def use(self, searcher: Any) -> None:
+        """Scope the per-commit entries to ``searcher``; emptied when it is not the last one (or when full)."""
+        if searcher is not self._searcher or len(self.stored) >= self.size or len(self.doc_freq) >= self.size:
+            self._searcher, self.stored, self.doc_freq = searcher, {}, {}
 
     def get(self, analyzer: Any, title: str, text: str) -> AnalysedPassage:
         """The passage's analysis, computed on first use."""
@@ -188,8 +205,10 @@ def compose(analyzer: Any, index: Any, searcher: Any, question: str, *, top_k: i
             exclude: Callable[[Hit], bool] | None = None, cache: PassageCache | None = None) -> Answer:
     """Retrieve and compose the answer to ``question`` from the index (``exclude``: passages to leave out;
     ``cache``: analysed passages kept between lookups)."""
-    terms = weigh_terms(searcher, question_terms(analyzer, question))
-    hits = retrieve(index, searcher, terms, top_k, exclude)
+    if cache is not None:
+        cache.use(searcher)
+    terms = weigh_terms(searcher, question_terms(analyzer, question), cache.doc_freq if cache is not None else None)
+    hits = retrieve(index, searcher, terms, top_k, exclude, cache)
     answer = Answer(sentences=[], hits=hits, terms=terms, question=question)
     if not hits:
         return answer

@@ -71,12 +71,24 @@ def question_terms(analyzer: Any, text: str, *, max_terms: int = MAX_QUERY_TERMS
     return list(seen)
 
 
-def weigh_terms(searcher: Any, terms: list[str]) -> QueryTerms:
-    """Attach BM25-style IDF weights to the terms (terms absent from the index weigh the most)."""
+def weigh_terms(searcher: Any, terms: list[str], doc_freq: dict[tuple[str, str], int] | None = None) -> QueryTerms:
+    """Attach BM25-style IDF weights to the terms (terms absent from the index weigh the most).
+
+    ``doc_freq``: frequencies already looked up on this searcher, by (field, form); filled as it goes.
+    """
     total = max(int(searcher.num_docs), 1)
     idf: dict[str, float] = {}
+
+    def frequency(field: str, form: str) -> int:
+        if doc_freq is None:
+            return int(searcher.doc_freq(field, form))
+        found = doc_freq.get((field, form))
+        if found is None:
+            found = doc_freq[(field, form)] = int(searcher.doc_freq(field, form))
+        return found
+
     for term in terms:
-        df = sum(int(searcher.doc_freq(f, form)) for form in (term, *ALTERNATES.get(term, ())) for f in ("text", "title"))
+        df = sum(frequency(f, form) for form in (term, *ALTERNATES.get(term, ())) for f in ("text", "title"))
         df = min(df, total)
         idf[term] = math.log(1.0 + (total - df + 0.5) / (df + 0.5))
     return QueryTerms(tuple(terms), idf)
