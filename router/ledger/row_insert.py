@@ -2,11 +2,11 @@
 
 Every answered request waits for its row's commit (``router.ledger.writer``), so the commit's own Python
 is on the request's critical path and, under load, holds the GIL the event loop needs. Through SQLAlchemy
-Core a one-row commit cost ~0.46 ms of CPU (statement cache keys, parameter construction, a pool
-checkout and, on PostgreSQL, a pre-ping round trip), against ~0.15 ms for the same INSERT, rollup
-upsert and COMMIT through the driver (docs/BENCHMARKS.md). So the statements are compiled by
-SQLAlchemy once, for the engine's dialect (its SQL text, parameter order and type processors), and run
-with the driver's ``executemany`` on a connection the inserter keeps checked out of the engine's pool.
+Core a one-row SQLite commit cost 0.46 ms of CPU (statement cache keys, parameter construction, a pool
+checkout; on PostgreSQL also a pre-ping round trip); this way it costs 0.28 ms, of which a bare sqlite3
+INSERT and COMMIT with ``synchronous=FULL`` is 0.15 ms (docs/benchmarks/gateway.md). So the statements are
+compiled by SQLAlchemy once, for the engine's dialect (its SQL text, parameter order and type processors),
+and run with the driver's ``executemany`` on a connection the inserter keeps checked out of the pool.
 
 A connection that turns out to be dead (the database restarted, a socket timed out) is dropped; when
 SQLAlchemy's dialect says so before anything was committed, the batch is retried once on a fresh one, so
@@ -86,6 +86,7 @@ class RowInserter:
         self._upsert = _Statement(engine, rollup_upsert, rollup, cell_keys)
         self._lock = threading.Lock()
         self._connection: Any = None
+        self._committing = False  # the failure, if any, was in COMMIT: not retried
 
     def write(self, values: list[dict[str, Any]]) -> None:
         """Commit ``values`` and their rollup cells; raises the driver's error (the connection is then dropped)."""
@@ -97,7 +98,7 @@ class RowInserter:
                 self._transaction(rows, cells)
             except self.engine.dialect.loaded_dbapi.Error as exc:
                 disconnected = self._drop(exc)
-                if not (reused and disconnected):
+                if not (reused and disconnected) or self._committing:  # a lost COMMIT may have been applied
                     raise
                 try:  # a kept connection that died idle: nothing was committed, so once more on a new one
                     self._transaction(rows, cells)
@@ -113,6 +114,7 @@ class RowInserter:
                 connection.close()
 
     def _transaction(self, rows: list[Any], cells: list[Any]) -> None:
+        self._committing = False
         if self._connection is None:
             self._connection = self.engine.raw_connection()
         connection = self._connection
@@ -126,6 +128,7 @@ class RowInserter:
             raise
         finally:
             cursor.close()
+        self._committing = True
         connection.commit()
 
     def _drop(self, exc: Any) -> bool:
