@@ -98,19 +98,23 @@ def _stored(searcher: Any, address: Any) -> tuple[str, str, str, str, str | None
 
 
 def retrieve(index: Any, searcher: Any, terms: QueryTerms, top_k: int,
-             exclude: Callable[[Hit], bool] | None = None, cache: PassageCache | None = None) -> list[Hit]:
-    """The ``top_k`` best passages for the terms, leaving out those ``exclude`` names (evaluation only)."""
+             exclude: Callable[[Hit], bool] | None = None,
+             stored: dict[tuple[int, int], tuple[str, str, str, str, str | None]] | None = None) -> list[Hit]:
+    """The ``top_k`` best passages for the terms, leaving out those ``exclude`` names (evaluation only).
+
+    ``stored``: passages' stored fields already read from this searcher, by address; filled as it goes.
+    """
     if not terms.terms:
         return []
     limit = top_k + EXCLUDE_HEADROOM if exclude is not None else top_k
     result = searcher.search(build_query(index, terms), limit=limit, count=False)
     hits = []
     for score, address in result.hits:
-        if cache is None:
+        if stored is None:
             fields = _stored(searcher, address)
         else:
             key = (address.segment_ord, address.doc)
-            fields = cache.stored.get(key) or cache.stored.setdefault(key, _stored(searcher, address))
+            fields = stored.get(key) or stored.setdefault(key, _stored(searcher, address))
         hits.append(Hit(float(score), *fields))
     if exclude is not None:
         hits = [h for h in hits if not exclude(h)][:top_k]
@@ -137,25 +141,36 @@ def analyse_passage(analyzer: Any, title: str, text: str) -> AnalysedPassage:
                            frozenset(analyzer.analyze(f"{title} {text}")))
 
 
+@dataclass(frozen=True)
+class SearcherEntries:
+    """What was read from one searcher (one commit of the index): stored fields by address, document frequencies."""
+
+    searcher: Any
+    stored: dict[tuple[int, int], tuple[str, str, str, str, str | None]] = field(default_factory=dict)
+    doc_freq: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
 class PassageCache:
     """Analysed passages by (title, text), at most ``size``; emptied when full (no per-hit bookkeeping).
 
-    It also keeps, for one searcher (one commit of the index), the stored fields of the passages retrieved and
-    the document frequencies looked up; ``use(searcher)`` empties those when the searcher changes. Safe to
-    share between threads: a race computes an entry twice, never a wrong one.
+    It also keeps what was read from the current searcher (``SearcherEntries``): a lookup on another searcher
+    (a new commit) starts new entries, and each lookup writes only into the entries of the searcher it reads, so
+    no address of one commit is ever answered from another's. Safe to share between threads: a race computes
+    an entry twice, never a wrong one.
     """
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
         self._entries: dict[tuple[str, str], AnalysedPassage] = {}
-        self._searcher: Any = None  # held, so that its id is never a new searcher's
-        self.stored: dict[tuple[int, int], tuple[str, str, str, str, str | None]] = {}
-        self.doc_freq: dict[tuple[str, str], int] = {}
+        self._searcher_entries: SearcherEntries | None = None
 
-    def use(self, searcher: Any) -> None:
-        """Scope the per-commit entries to ``searcher``; emptied when it is not the last one (or when full)."""
-        if searcher is not self._searcher or len(self.stored) >= self.size or len(self.doc_freq) >= self.size:
-            self._searcher, self.stored, self.doc_freq = searcher, {}, {}
+    def for_searcher(self, searcher: Any) -> SearcherEntries:
+        """The entries read from ``searcher``; new ones when it is not the last searcher (or they are full)."""
+        entries = self._searcher_entries
+        if (entries is None or entries.searcher is not searcher or len(entries.stored) >= self.size
+                or len(entries.doc_freq) >= self.size):
+            entries = self._searcher_entries = SearcherEntries(searcher)
+        return entries
 
     def get(self, analyzer: Any, title: str, text: str) -> AnalysedPassage:
         """The passage's analysis, computed on first use."""
@@ -205,10 +220,9 @@ def compose(analyzer: Any, index: Any, searcher: Any, question: str, *, top_k: i
             exclude: Callable[[Hit], bool] | None = None, cache: PassageCache | None = None) -> Answer:
     """Retrieve and compose the answer to ``question`` from the index (``exclude``: passages to leave out;
     ``cache``: analysed passages kept between lookups)."""
-    if cache is not None:
-        cache.use(searcher)
-    terms = weigh_terms(searcher, question_terms(analyzer, question), cache.doc_freq if cache is not None else None)
-    hits = retrieve(index, searcher, terms, top_k, exclude, cache)
+    read = cache.for_searcher(searcher) if cache is not None else None
+    terms = weigh_terms(searcher, question_terms(analyzer, question), read.doc_freq if read is not None else None)
+    hits = retrieve(index, searcher, terms, top_k, exclude, read.stored if read is not None else None)
     answer = Answer(sentences=[], hits=hits, terms=terms, question=question)
     if not hits:
         return answer

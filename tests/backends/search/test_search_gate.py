@@ -69,6 +69,17 @@ def test_cached_passage_analysis_composes_the_same_answers(tmp_path: Path, index
     assert 0 < len(cache._entries) <= 3
 
 
+def test_what_one_searcher_read_is_never_served_for_another() -> None:
+    cache = PassageCache(size=2)
+    old, new = object(), object()  # two commits of an index
+    late = cache.for_searcher(old)  # a lookup still reading the old commit ...
+    current = cache.for_searcher(new)  # ... while another one reads the new commit
+    late.stored[(0, 1)] = ("old", "", "", "old text", None)
+    assert current is not late and (0, 1) not in current.stored and cache.for_searcher(new) is current
+    current.stored.update({(0, 1): ("a", "", "", "", None), (0, 2): ("b", "", "", "", None)})
+    assert cache.for_searcher(new) is not current  # full: started anew
+
+
 def test_an_faq_heading_that_is_the_question_is_trusted(tmp_path: Path) -> None:
     faq = tmp_path / "faq.md"
     faq.write_text("# Widget FAQ\n\n## What is Widget?\n\nWidget is a small tool that sorts screws by size.\n\n"
