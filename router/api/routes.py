@@ -180,13 +180,22 @@ async def _chat(body: bytes, services: Any, client_key_id: str | None, lease: Le
 
 
 class _LeasedStream(StreamingResponse):
-    """A stream that keeps its server-wide slot until the last byte is sent (or the client goes away)."""
+    """A stream that keeps its server-wide slot until the last byte is sent (or the client goes away).
+
+    The slot is given back as the last body message is sent, in the same step: a client that has read the whole
+    stream and sends its next request at once finds it free (Starlette's teardown of the stream comes later).
+    """
 
     lease: Lease | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def send_then_release(message: Any) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False) and self.lease:
+                self.lease.release()
+
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, send_then_release)
         finally:
             if self.lease is not None:
                 self.lease.release()
